@@ -1,0 +1,47 @@
+# hami — the README's two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PACKAGES := -e . $(foreach d,$(wildcard vendors/hami-*),-e $(d)) -e examples/hami-example-accelerator
+
+.PHONY: demo test lint typecheck imports pytest bench soak protos clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(wildcard vendors/*/pyproject.toml) examples/hami-example-accelerator/pyproject.toml
+	$(BIN)/python -m pip install --quiet $(PACKAGES)
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/hami vendors
+
+test: $(VENV)/.installed-test lint typecheck imports pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy hami_core $(foreach d,$(wildcard vendors/hami-*),$(d)/hami_*) examples/hami-example-accelerator/hami_example
+
+imports:
+	$(BIN)/lint-imports
+
+pytest:
+	$(BIN)/pytest -p no:cacheprovider
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/codec.py
+	$(BIN)/python benchmarks/scheduler.py
+
+protos: $(VENV)/.installed-test
+	$(BIN)/python scripts/gen-protos
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache
