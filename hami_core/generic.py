@@ -88,9 +88,7 @@ def hami_annotate(
 
 
 @hookimpl(trylast=True)
-def hami_read_node(
-    spec: VendorSpec, node: NodeView, config: Mapping[str, Any]
-) -> list[DeviceInfo]:
+def hami_read_node(spec: VendorSpec, node: NodeView, config: Mapping[str, Any]) -> list[DeviceInfo]:
     """Decode the spec's register annotation; a node without it has none of these cards."""
     key = spec.annotations.node_register
     if spec.register_format not in ("json", "legacy") or key is None:

@@ -32,7 +32,6 @@ from hami_core.model import (
     VendorSpec,
 )
 
-
 HOOK_NAMES = (
     "hami_vendor",
     "hami_discover",
@@ -50,7 +49,7 @@ HOOK_NAMES = (
 
 
 @hookspec
-def hami_vendor() -> VendorSpec | Sequence[VendorSpec]:  # type: ignore[empty-body]
+def hami_vendor() -> VendorSpec | Sequence[VendorSpec]:
     """Describe the vendor(s) this plugin provides.
 
     Called by: every hami process once, when the registry loads plugins.
@@ -60,7 +59,7 @@ def hami_vendor() -> VendorSpec | Sequence[VendorSpec]:  # type: ignore[empty-bo
 
 
 @hookspec(firstresult=True)
-def hami_discover(spec: VendorSpec, config: Mapping[str, Any]) -> list[Device] | None:  # type: ignore[empty-body]
+def hami_discover(spec: VendorSpec, config: Mapping[str, Any]) -> list[Device] | None:
     """Find this vendor's physical cards on the node, with their health.
 
     Called by: the node agent every register period, and `hami discover`.
@@ -71,9 +70,7 @@ def hami_discover(spec: VendorSpec, config: Mapping[str, Any]) -> list[Device] |
 
 
 @hookspec(firstresult=True)
-def hami_split(  # type: ignore[empty-body]
-    spec: VendorSpec, device: Device, config: Mapping[str, Any]
-) -> DeviceInfo | None:
+def hami_split(spec: VendorSpec, device: Device, config: Mapping[str, Any]) -> DeviceInfo | None:
     """Say how one physical card is offered to the scheduler.
 
     Called by: the node agent, for each discovered card, before registering.
@@ -84,7 +81,7 @@ def hami_split(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def hami_annotate(  # type: ignore[empty-body]
+def hami_annotate(
     spec: VendorSpec, devices: Sequence[DeviceInfo], config: Mapping[str, Any]
 ) -> dict[str, str] | None:
     """Render the node's register annotations for these cards.
@@ -96,7 +93,7 @@ def hami_annotate(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def hami_read_node(  # type: ignore[empty-body]
+def hami_read_node(
     spec: VendorSpec, node: NodeView, config: Mapping[str, Any]
 ) -> list[DeviceInfo] | None:
     """Read back the cards a node offers for this vendor, as the scheduler sees them.
@@ -109,7 +106,7 @@ def hami_read_node(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def hami_request(  # type: ignore[empty-body]
+def hami_request(
     spec: VendorSpec,
     container: Mapping[str, Any],
     index: int,
@@ -128,7 +125,7 @@ def hami_request(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def hami_mutate(  # type: ignore[empty-body]
+def hami_mutate(
     spec: VendorSpec,
     container: Mapping[str, Any],
     pod: Mapping[str, Any],
@@ -144,7 +141,7 @@ def hami_mutate(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def hami_allocate(  # type: ignore[empty-body]
+def hami_allocate(
     spec: VendorSpec,
     request: ContainerRequest,
     devices: Sequence[DeviceUsage],
@@ -162,7 +159,7 @@ def hami_allocate(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def hami_pod_annotations(  # type: ignore[empty-body]
+def hami_pod_annotations(
     spec: VendorSpec,
     containers: Sequence[Sequence[ContainerDevice]],
     context: FitContext,
@@ -177,7 +174,7 @@ def hami_pod_annotations(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def hami_score_node(  # type: ignore[empty-body]
+def hami_score_node(
     spec: VendorSpec,
     devices: Sequence[DeviceUsage],
     containers: Sequence[Sequence[ContainerDevice]],
@@ -193,7 +190,7 @@ def hami_score_node(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def hami_mount(allocation: ContainerAllocation) -> ContainerRuntimeSpec | None:  # type: ignore[empty-body]
+def hami_mount(allocation: ContainerAllocation) -> ContainerRuntimeSpec | None:
     """Tell kubelet how to give one container its assigned cards.
 
     Called by: the device plugin's `Allocate`, once per container, after it found the pod and

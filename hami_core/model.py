@@ -29,9 +29,9 @@ __all__ = [
     "FitContext",
     "FitResult",
     "Mount",
-    "Mutation",
-    "MultiDeviceRule",
     "Mounting",
+    "MultiDeviceRule",
+    "Mutation",
     "NodeView",
     "PodDevices",
     "PodView",
@@ -418,7 +418,7 @@ class ContainerAllocation(BaseModel):
         return None
 
 
-class VendorUnavailable(Exception):  # noqa: N818 - reads as a state, not an error kind
+class VendorUnavailable(Exception):
     """Raised by `hami_discover` when the vendor's library or tool is absent on this node."""
 
     def __init__(self, vendor: str, why: str) -> None:

@@ -204,8 +204,7 @@ def _register(
         if spec.key in registry.vendors:
             other = registry.vendors[spec.key]
             raise VendorConflict(
-                f"vendor key {spec.key!r} is claimed by both {other.distribution} "
-                f"and {dist}"
+                f"vendor key {spec.key!r} is claimed by both {other.distribution} and {dist}"
             )
         for res in spec.resource_names():
             owner = registry._by_resource.get(res)

@@ -35,8 +35,13 @@ def test_distribution_skeleton(dist: Path) -> None:
     core_dep = [d for d in project["dependencies"] if re.match(r"^hami-core\b", d)]
     assert core_dep, "must depend on hami-core"
     assert f">={CORE['version']}" in core_dep[0]
-    for required in ("README.md", f"{module}/__init__.py", f"{module}/py.typed",
-                     f"{module}/plugin.py", "tests/test_contract.py"):
+    for required in (
+        "README.md",
+        f"{module}/__init__.py",
+        f"{module}/py.typed",
+        f"{module}/plugin.py",
+        "tests/test_contract.py",
+    ):
         assert (dist / required).is_file(), f"{dist.name}: missing {required}"
     contract = (dist / "tests" / "test_contract.py").read_text(encoding="utf-8")
     assert "VendorContract" in contract

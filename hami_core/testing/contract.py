@@ -113,11 +113,17 @@ class VendorContract:
             "hami_annotate": {"spec": FOREIGN, "devices": [], "config": {}},
             "hami_read_node": {"spec": FOREIGN, "node": node, "config": {}},
             "hami_allocate": {
-                "spec": FOREIGN, "request": request, "devices": [], "context": ctx,
+                "spec": FOREIGN,
+                "request": request,
+                "devices": [],
+                "context": ctx,
             },
             "hami_pod_annotations": {"spec": FOREIGN, "containers": [[]], "context": ctx},
             "hami_score_node": {
-                "spec": FOREIGN, "devices": [], "containers": [[]], "context": ctx,
+                "spec": FOREIGN,
+                "devices": [],
+                "containers": [[]],
+                "context": ctx,
             },
             "hami_mount": {
                 "allocation": ContainerAllocation(
@@ -130,8 +136,12 @@ class VendorContract:
                 )
             },
             "hami_request": {
-                "spec": FOREIGN, "container": {"name": "c"}, "index": 0, "init": False,
-                "pod": pod, "config": {},
+                "spec": FOREIGN,
+                "container": {"name": "c"},
+                "index": 0,
+                "init": False,
+                "pod": pod,
+                "config": {},
             },
             "hami_mutate": {"spec": FOREIGN, "container": {"name": "c"}, "pod": {}, "config": {}},
         }
@@ -205,13 +215,19 @@ class VendorContract:
                     continue
                 container = {"name": "c", "resources": {"limits": dict(limits)}}
                 request = registry.hook.hami_request(
-                    spec=spec, container=container, index=0, init=False, pod=pod,
+                    spec=spec,
+                    container=container,
+                    index=0,
+                    init=False,
+                    pod=pod,
                     config=contract_case.config,
                 )
                 assert isinstance(request, ContainerRequest) and request.count > 0
                 for _ in range(64):  # place the same request until the node is full
                     result = registry.hook.hami_allocate(
-                        spec=spec, request=request, devices=[c.copy() for c in cards],
+                        spec=spec,
+                        request=request,
+                        devices=[c.copy() for c in cards],
                         context=ctx,
                     )
                     if not result.ok:

@@ -49,8 +49,14 @@ def test_split_scales_memory_and_sets_the_split_count(registry: VendorRegistry) 
     spec = registry.spec("example")
     info = registry.hook.hami_split(spec=spec, device=card(1), config=CONFIG)
     assert info == DeviceInfo(
-        id="XPU-1", index=1, count=4, devmem=24000, devcore=100, type="XPU-1",
-        mode="hami-core", health=True,
+        id="XPU-1",
+        index=1,
+        count=4,
+        devmem=24000,
+        devcore=100,
+        type="XPU-1",
+        mode="hami-core",
+        health=True,
     )
 
 
@@ -84,9 +90,7 @@ def test_request_fit_and_decision_annotations(registry: VendorRegistry) -> None:
     assert result.ok
     [share] = result.devices
     assert (share.type, share.usedmem) == ("EXAMPLE", 3000)
-    annotations = registry.hook.hami_pod_annotations(
-        spec=spec, containers=[[share]], context=ctx
-    )
+    annotations = registry.hook.hami_pod_annotations(spec=spec, containers=[[share]], context=ctx)
     value = f"{share.uuid},EXAMPLE,3000,0:;"
     assert annotations == {
         "hami.io/example-devices-to-allocate": value,
@@ -110,7 +114,11 @@ def test_admission_defaults_add_the_count_when_only_memory_is_asked(
 
 def test_mount_names_the_devices_for_the_runtime(registry: VendorRegistry) -> None:
     allocation = ContainerAllocation(
-        vendor="example", pod_namespace="ns", pod_name="p", pod_uid="u", container="c",
+        vendor="example",
+        pod_namespace="ns",
+        pod_name="p",
+        pod_uid="u",
+        container="c",
         devices=(ContainerDevice("XPU-0", "EXAMPLE", 3000, 0),),
     )
     spec = registry.hook.hami_mount(allocation=allocation)

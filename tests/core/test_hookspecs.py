@@ -18,7 +18,9 @@ TEST_SOURCES = [
 
 
 def declared_hooks() -> list[str]:
-    return sorted(n for n, f in inspect.getmembers(hookspecs) if n.startswith("hami_") and callable(f))
+    return sorted(
+        n for n, f in inspect.getmembers(hookspecs) if n.startswith("hami_") and callable(f)
+    )
 
 
 def test_hook_names_list_every_declared_hook() -> None:
@@ -34,7 +36,7 @@ def test_hook_is_documented(name: str) -> None:
 
 @pytest.mark.parametrize("name", hookspecs.HOOK_NAMES)
 def test_single_vendor_hooks_are_firstresult_and_say_none_is_not_mine(name: str) -> None:
-    opts = getattr(getattr(hookspecs, name), "hami_spec")
+    opts = getattr(hookspecs, name).hami_spec
     doc = inspect.getdoc(getattr(hookspecs, name)) or ""
     if name == "hami_vendor":
         assert not opts["firstresult"]

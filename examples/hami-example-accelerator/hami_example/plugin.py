@@ -5,8 +5,13 @@ from typing import Any
 
 from hami_core import hookimpl
 from hami_core.model import (
-    AnnotationKeys, ContainerAllocation, ContainerRuntimeSpec, Device, ResourceNames,
-    VendorSpec, VendorUnavailable,
+    AnnotationKeys,
+    ContainerAllocation,
+    ContainerRuntimeSpec,
+    Device,
+    ResourceNames,
+    VendorSpec,
+    VendorUnavailable,
 )
 from hami_example import binding
 

@@ -1,10 +1,10 @@
 """The example accelerator passes hami's vendor contract."""
 
 import pytest
+from hami_example import plugin
 
 from hami_core.model import Device
 from hami_core.testing.contract import ContractCase, VendorContract
-from hami_example import plugin
 
 
 class TestExampleContract(VendorContract):
