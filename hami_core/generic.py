@@ -36,6 +36,7 @@ from hami_core.scheduling.fit import generic_fit
 from hami_core.scheduling.requests import generic_request
 
 __all__ = [
+    "hami_advertise",
     "hami_allocate",
     "hami_annotate",
     "hami_mutate",
@@ -85,6 +86,12 @@ def hami_annotate(
     if spec.register_format not in ("json", "legacy") or key is None:
         return {}
     return {key: encode_node_devices(devices, legacy=spec.register_format == "legacy")}
+
+
+@hookimpl(trylast=True)
+def hami_advertise(spec: VendorSpec, resource: str, device: DeviceInfo) -> int:
+    """One replica per split slot."""
+    return device.count
 
 
 @hookimpl(trylast=True)

@@ -37,6 +37,7 @@ HOOK_NAMES = (
     "hami_discover",
     "hami_split",
     "hami_annotate",
+    "hami_advertise",
     "hami_read_node",
     "hami_request",
     "hami_mutate",
@@ -49,7 +50,7 @@ HOOK_NAMES = (
 
 
 @hookspec
-def hami_vendor() -> VendorSpec | Sequence[VendorSpec]:
+def hami_vendor() -> VendorSpec | Sequence[VendorSpec]:  # type: ignore[empty-body]
     """Describe the vendor(s) this plugin provides.
 
     Called by: every hami process once, when the registry loads plugins.
@@ -89,6 +90,18 @@ def hami_annotate(
     Called by: the node agent, which merge-patches the node only when the result changed.
     Returns: annotation key → value (e.g. `{"hami.io/node-nvidia-register": "[...]"}`; empty for
     vendors that register through capacity), or `None` if `spec` is not yours.
+    """
+
+
+@hookspec(firstresult=True)
+def hami_advertise(spec: VendorSpec, resource: str, device: DeviceInfo) -> int | None:
+    """Say how many kubelet devices one card offers under one advertised resource name.
+
+    Called by: the device plugin's `ListAndWatch` for every resource in `spec.advertised`, and
+    `hami simulate` to fill a node's capacity the way kubelet would.
+    Returns: the number of replica IDs (`<uuid>-<k>`) to advertise for this card (generic: the
+    split count, `device.count`; e.g. Cambricon offers 100 `vcore` units and memory/256
+    `vmemory` units per card), or `None` to let the generic rule answer.
     """
 
 

@@ -111,6 +111,11 @@ class VendorContract:
             "hami_discover": {"spec": FOREIGN, "config": {}},
             "hami_split": {"spec": FOREIGN, "device": device, "config": {}},
             "hami_annotate": {"spec": FOREIGN, "devices": [], "config": {}},
+            "hami_advertise": {
+                "spec": FOREIGN,
+                "resource": FOREIGN.resources.count,
+                "device": DeviceInfo(id="F-0", count=1, devmem=1, devcore=100, type="F"),
+            },
             "hami_read_node": {"spec": FOREIGN, "node": node, "config": {}},
             "hami_allocate": {
                 "spec": FOREIGN,

@@ -60,6 +60,12 @@ def test_split_scales_memory_and_sets_the_split_count(registry: VendorRegistry) 
     )
 
 
+def test_each_split_slot_is_advertised_to_kubelet(registry: VendorRegistry) -> None:
+    spec = registry.spec("example")
+    info = registry.hook.hami_split(spec=spec, device=card(0), config=CONFIG)
+    assert registry.hook.hami_advertise(spec=spec, resource="example.com/xpu", device=info) == 4
+
+
 def test_register_annotation_round_trips_through_the_node(registry: VendorRegistry) -> None:
     spec = registry.spec("example")
     infos = [registry.hook.hami_split(spec=spec, device=card(i), config={}) for i in range(2)]
