@@ -91,6 +91,9 @@ class AnnotationKeys(BaseModel):
     use_type: str | None = None
     nouse_type: str | None = None
     pair_scores: str | None = None
+    extra: Mapping[str, str] = Field(
+        default_factory=dict, description="vendor-specific keys by role, e.g. runtime_info"
+    )
 
     def decision_keys(self) -> tuple[str, ...]:
         """The pod annotation keys only the scheduler may write for this vendor."""
