@@ -91,8 +91,9 @@ def _cmd_vendors(args: argparse.Namespace) -> int:
 
 def _command_adders() -> list[CommandAdder]:
     """The sub-commands contributed by hami's services and tools."""
-    adders: list[CommandAdder] = []
-    return adders
+    from hami_core.deviceplugin.command import add_commands as device_plugin_commands
+
+    return [device_plugin_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

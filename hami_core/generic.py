@@ -85,7 +85,10 @@ def hami_annotate(
     key = spec.annotations.node_register
     if spec.register_format not in ("json", "legacy") or key is None:
         return {}
-    return {key: encode_node_devices(devices, legacy=spec.register_format == "legacy")}
+    legacy = spec.register_format == "legacy"
+    if legacy and not devices:
+        return {key: ":"}  # the legacy text has no empty form; HAMi decodes ":" as no devices
+    return {key: encode_node_devices(devices, legacy=legacy)}
 
 
 @hookimpl(trylast=True)
