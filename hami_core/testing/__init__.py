@@ -1,0 +1,10 @@
+"""The shipped test kit: fakes of hami's peers that speak their real protocols.
+
+`FakeApiServer` is a stateful Kubernetes apiserver over HTTP, backed by `MemoryCluster`.
+"""
+
+from __future__ import annotations
+
+from hami_core.testing.fake_apiserver import FakeApiServer, Faults, RecordedRequest
+
+__all__ = ["FakeApiServer", "Faults", "RecordedRequest"]
