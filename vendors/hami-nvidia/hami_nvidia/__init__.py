@@ -1,0 +1,1 @@
+"""NVIDIA GPUs for hami: NVML discovery, HAMi-core slicing and NVLink-aware placement."""
