@@ -412,6 +412,10 @@ class ContainerAllocation(BaseModel):
     node_devices: tuple[Device, ...] = ()
     kubelet_ids: tuple[str, ...] = ()
     config: Mapping[str, Any] = Field(default_factory=dict)
+    dry_run: bool = Field(
+        default=False,
+        description="simulation: describe the mounts but touch nothing on the host",
+    )
 
     def physical(self, uuid: str) -> Device | None:
         """The discovered card with this UUID on this node, if the node agent found it."""
