@@ -1,0 +1,8 @@
+"""Makes the deployment test kit (`deploy_kit`) importable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
