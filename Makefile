@@ -19,7 +19,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/hami vendors
+	$(BIN)/hami simulate examples/cluster.yaml examples/workload.yaml
 
 test: $(VENV)/.installed-test lint typecheck imports pytest
 

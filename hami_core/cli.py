@@ -92,8 +92,10 @@ def _cmd_vendors(args: argparse.Namespace) -> int:
 def _command_adders() -> list[CommandAdder]:
     """The sub-commands contributed by hami's services and tools."""
     from hami_core.deviceplugin.command import add_commands as device_plugin_commands
+    from hami_core.scheduler.command import add_commands as scheduler_commands
+    from hami_core.simulate.command import add_commands as simulate_commands
 
-    return [device_plugin_commands]
+    return [scheduler_commands, device_plugin_commands, simulate_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
