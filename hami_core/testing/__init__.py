@@ -6,5 +6,6 @@
 from __future__ import annotations
 
 from hami_core.testing.fake_apiserver import FakeApiServer, Faults, RecordedRequest
+from hami_core.testing.fake_kubelet import FakeKubelet
 
-__all__ = ["FakeApiServer", "Faults", "RecordedRequest"]
+__all__ = ["FakeApiServer", "FakeKubelet", "Faults", "RecordedRequest"]

@@ -1,0 +1,122 @@
+"""Which pending pod a kubelet `Allocate` call belongs to — or a refusal to guess.
+
+The kubelet's `Allocate` carries device IDs, never the pod. The pods that could be meant are the
+candidates: bound to this node, still Pending and not being deleted, `hami.io/vgpu-node` naming
+this node, `hami.io/bind-phase: allocating`, with devices of this vendor still to hand out. The
+evidence, strongest first:
+
+1. A pod part-way through allocation (some containers already popped): the kubelet admits one
+   pod at a time and allocates all its containers back to back.
+2. The node-lock holder: the scheduler binds one pod per node at a time under the lock, which
+   the device plugin releases only when that pod's allocation ends.
+3. The only candidate.
+4. Among several, the only one whose next containers ask for exactly as many devices as the
+   kubelet's request carries.
+
+A chosen pod whose next container does not match the request's device count while another
+candidate does is not blamed: that is ambiguous too. Ambiguity is an error that changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hami_core.errors import HamiError
+
+__all__ = ["AmbiguousPod", "AttributionError", "Candidate", "NoPendingPod", "choose"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A pod that may be the one the kubelet is starting.
+
+    `pending` holds the device counts of its containers still to allocate for this vendor, in
+    order (`None` when its annotation could not be read: `problem` says why); `in_progress` is
+    true when some of its containers were already allocated.
+    """
+
+    namespace: str
+    name: str
+    pending: tuple[int, ...] | None
+    in_progress: bool = False
+    problem: str = ""
+
+    @property
+    def key(self) -> str:
+        """`namespace/name`."""
+        return f"{self.namespace}/{self.name}"
+
+    def fits(self, counts: Sequence[int]) -> bool:
+        """True when its next containers ask for exactly `counts` devices."""
+        if self.pending is None or len(self.pending) < len(counts):
+            return False
+        return tuple(self.pending[: len(counts)]) == tuple(counts)
+
+
+class AttributionError(HamiError):
+    """No pod can be named for an `Allocate` call; nothing was changed."""
+
+
+class NoPendingPod(AttributionError):
+    """No pod on the node is waiting for this vendor's devices."""
+
+
+class AmbiguousPod(AttributionError):
+    """Several pods could be meant and the evidence does not single one out."""
+
+
+def _keys(cands: Sequence[Candidate]) -> str:
+    return ", ".join(sorted(c.key for c in cands))
+
+
+def _settle(chosen: Candidate, candidates: Sequence[Candidate], counts: Sequence[int]) -> Candidate:
+    if chosen.fits(counts):
+        return chosen
+    others = [c for c in candidates if c is not chosen and c.fits(counts)]
+    if others:
+        raise AmbiguousPod(
+            f"pod {chosen.key} is next by the evidence but its next container does not ask for "
+            f"{list(counts)} device(s), while {_keys(others)} does; refusing to guess"
+        )
+    return chosen
+
+
+def choose(
+    candidates: Sequence[Candidate],
+    counts: Sequence[int],
+    holder: tuple[str, str] | None,
+) -> Candidate:
+    """The candidate this `Allocate` (asking for `counts` devices per container) belongs to.
+
+    `holder` is the node lock's (namespace, name), when it names one. Raises `NoPendingPod` or
+    `AmbiguousPod`; never guesses between pods the evidence cannot tell apart.
+    """
+    if not candidates:
+        raise NoPendingPod("no pod bound to this node is waiting for these devices")
+    in_progress = [c for c in candidates if c.in_progress]
+    held = next((c for c in candidates if (c.namespace, c.name) == holder), None)
+    if len(in_progress) > 1:
+        raise AmbiguousPod(
+            f"pods {_keys(in_progress)} are all part-way through allocation; refusing to guess"
+        )
+    if in_progress:
+        current = in_progress[0]
+        if held is not None and held is not current:
+            raise AmbiguousPod(
+                f"pod {current.key} is part-way through allocation but the node lock is held "
+                f"by {held.key}; refusing to guess"
+            )
+        return _settle(current, candidates, counts)
+    if held is not None:
+        return _settle(held, candidates, counts)
+    if len(candidates) == 1:
+        return candidates[0]
+    fitting = [c for c in candidates if c.fits(counts)]
+    if len(fitting) == 1:
+        return fitting[0]
+    among = fitting or list(candidates)
+    raise AmbiguousPod(
+        f"{len(among)} pods wait for {list(counts)} device(s) on this node and none holds the "
+        f"node lock: {_keys(among)}; refusing to guess"
+    )
