@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hami_core.protocol import keys
 from hami_core.protocol.types import ContainerDevice, DeviceInfo
 
 __all__ = [
@@ -94,6 +95,10 @@ class AnnotationKeys(BaseModel):
     extra: Mapping[str, str] = Field(
         default_factory=dict, description="vendor-specific keys by role, e.g. runtime_info"
     )
+    assigned_node: str = Field(default=keys.ASSIGNED_NODE, min_length=1)
+    bind_phase: str = Field(default=keys.BIND_PHASE, min_length=1)
+    bind_time: str = Field(default=keys.BIND_TIME, min_length=1)
+    node_lock: str = Field(default=keys.NODE_LOCK, min_length=1)
 
     def decision_keys(self) -> tuple[str, ...]:
         """The pod annotation keys only the scheduler may write for this vendor."""
