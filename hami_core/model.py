@@ -154,6 +154,10 @@ class VendorSpec(BaseModel):
     default_split: int = Field(default=10, gt=0)
     templates: tuple[Template, ...] = ()
     distribution: str = ""
+    opt_in: bool = Field(
+        default=False,
+        description="load only when HAMI_VENDORS names this key (e.g. an alternative protocol)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> VendorSpec:

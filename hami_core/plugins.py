@@ -8,6 +8,9 @@ naming both distributions.
 Environment:
 - `HAMI_VENDORS`: comma list; when set, only these vendors load (entry-point names or vendor keys).
 - `HAMI_DISABLED_VENDORS`: comma list of vendors never loaded.
+
+A spec marked `opt_in` (an alternative protocol such as Volcano's) loads only when
+`HAMI_VENDORS` names its key.
 """
 
 from __future__ import annotations
@@ -197,7 +200,11 @@ def _register(
         )
         return
     for spec in specs:
-        if (allow and name not in allow and spec.key not in allow) or spec.key in deny:
+        if (
+            (allow and name not in allow and spec.key not in allow)
+            or spec.key in deny
+            or (spec.opt_in and spec.key not in allow)
+        ):
             registry.disabled.append(spec.key)
             continue
         spec = spec.model_copy(update={"distribution": dist}) if not spec.distribution else spec

@@ -12,7 +12,7 @@ from hami_core.model import AnnotationKeys, ResourceNames, VendorSpec
 from hami_core.plugins import load_vendors
 
 
-def make_plugin(key: str, count: str) -> types.ModuleType:
+def make_plugin(key: str, count: str, *, opt_in: bool = False) -> types.ModuleType:
     module = types.ModuleType(f"plugin_{key.replace('-', '_')}")
     spec = VendorSpec(
         key=key,
@@ -21,6 +21,7 @@ def make_plugin(key: str, count: str) -> types.ModuleType:
         annotations=AnnotationKeys(allocated=f"hami.io/{key}-allocated"),
         register_format="capacity",
         mounting="builtin",
+        opt_in=opt_in,
     )
 
     @hookimpl
@@ -102,3 +103,13 @@ def test_each_call_builds_a_fresh_registry() -> None:
     second = load_vendors(environ={}, entry_points_=[])
     assert "a" in first.vendors and "a" not in second.vendors
     assert first.pm is not second.pm
+
+
+def test_an_opt_in_vendor_loads_only_when_named() -> None:
+    plugin = make_plugin("volcano-ish", "v.com/gpu", opt_in=True)
+    default = load_vendors(environ={}, entry_points_=[], plugins=[("v", plugin)])
+    assert "volcano-ish" not in default.vendors
+    named = load_vendors(
+        environ={"HAMI_VENDORS": "volcano-ish"}, entry_points_=[], plugins=[("v", plugin)]
+    )
+    assert "volcano-ish" in named.vendors
