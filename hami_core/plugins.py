@@ -110,6 +110,12 @@ def _names(value: str | None) -> set[str]:
     return {p.strip() for p in (value or "").split(",") if p.strip()}
 
 
+def _plugin_allowed(name: str, allow: set[str]) -> bool:
+    """A plugin loads when the allow list is empty, names it, or names one of its vendor keys
+    (keys of multi-vendor plugins start with the plugin name: `ascend910b3`, `nvidia-volcano`)."""
+    return not allow or any(item.startswith(name) for item in allow)
+
+
 def _dist_of(ep: EntryPoint) -> tuple[str, str]:
     dist = getattr(ep, "dist", None)
     if dist is None:
@@ -145,7 +151,7 @@ def load_vendors(
     candidates: list[tuple[str, str, str, Any]] = []
     for ep in sorted(eps, key=lambda e: e.name):
         dist, ver = _dist_of(ep)
-        if (allow and ep.name not in allow) or ep.name in deny:
+        if not _plugin_allowed(ep.name, allow) or ep.name in deny:
             registry.disabled.append(ep.name)
             continue
         try:
@@ -156,7 +162,7 @@ def load_vendors(
             continue
         candidates.append((ep.name, dist, ver, obj))
     for name, obj in plugins:
-        if (allow and name not in allow) or name in deny:
+        if not _plugin_allowed(name, allow) or name in deny:
             registry.disabled.append(name)
             continue
         candidates.append((name, getattr(obj, "__name__", name), "", obj))

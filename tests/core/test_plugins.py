@@ -107,9 +107,9 @@ def test_each_call_builds_a_fresh_registry() -> None:
 
 def test_an_opt_in_vendor_loads_only_when_named() -> None:
     plugin = make_plugin("volcano-ish", "v.com/gpu", opt_in=True)
-    default = load_vendors(environ={}, entry_points_=[], plugins=[("v", plugin)])
+    default = load_vendors(environ={}, entry_points_=[], plugins=[("volcano", plugin)])
     assert "volcano-ish" not in default.vendors
     named = load_vendors(
-        environ={"HAMI_VENDORS": "volcano-ish"}, entry_points_=[], plugins=[("v", plugin)]
+        environ={"HAMI_VENDORS": "volcano-ish"}, entry_points_=[], plugins=[("volcano", plugin)]
     )
     assert "volcano-ish" in named.vendors
