@@ -95,6 +95,8 @@ class AnnotationKeys(BaseModel):
     extra: Mapping[str, str] = Field(
         default_factory=dict, description="vendor-specific keys by role, e.g. runtime_info"
     )
+    numa_bind: str | None = Field(default=None, description="pod annotation asking one NUMA node")
+    mode: str | None = Field(default=None, description="pod annotation naming allowed modes")
     assigned_node: str = Field(default=keys.ASSIGNED_NODE, min_length=1)
     bind_phase: str = Field(default=keys.BIND_PHASE, min_length=1)
     bind_time: str = Field(default=keys.BIND_TIME, min_length=1)

@@ -43,23 +43,14 @@ def _items(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").split(",") if p.strip())
 
 
-def _domain_key(spec: VendorSpec, field: str, suffix: str) -> str | None:
-    # Forward-compatible: if AnnotationKeys grows the field, its value is authoritative.
-    if field in type(spec.annotations).model_fields:
-        value = getattr(spec.annotations, field)
-        return value if isinstance(value, str) and value else None
-    domain, slash, _ = spec.resources.count.partition("/")
-    return f"{domain}/{suffix}" if slash and domain else None
-
-
 def numa_bind_key(spec: VendorSpec) -> str | None:
     """The pod annotation asking for one NUMA node per container (`nvidia.com/numa-bind`)."""
-    return _domain_key(spec, "numa_bind", "numa-bind")
+    return spec.annotations.numa_bind
 
 
 def mode_key(spec: VendorSpec) -> str | None:
     """The pod annotation restricting card modes (`nvidia.com/vgpu-mode`)."""
-    return _domain_key(spec, "mode", "vgpu-mode")
+    return spec.annotations.mode
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ NVIDIA = VendorSpec(
         use_type="nvidia.com/use-gputype",
         nouse_type="nvidia.com/nouse-gputype",
         pair_scores="hami.io/node-nvidia-score",
+        numa_bind="nvidia.com/numa-bind",
+        mode="nvidia.com/vgpu-mode",
     ),
     register_format="json",
     mounting="runtime",

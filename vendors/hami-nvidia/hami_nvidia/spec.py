@@ -64,6 +64,8 @@ SPEC = VendorSpec(
         use_type="nvidia.com/use-gputype",
         nouse_type="nvidia.com/nouse-gputype",
         pair_scores="hami.io/node-nvidia-score",
+        numa_bind="nvidia.com/numa-bind",
+        mode="nvidia.com/vgpu-mode",
     ),
     register_format="json",
     mounting="runtime",
