@@ -1,5 +1,8 @@
 """The node lock (`hami.io/mutex.lock`) over any `Cluster`: one pod binds per node at a time.
 
+Every function takes the lock's annotation `key` (HAMi's by default; a vendor's spec names its
+own in `annotations.node_lock`, e.g. Volcano's `volcano.sh/mutex.lock`).
+
 The scheduler's bind takes the lock for a pod; the device plugin releases it when that pod's
 `Allocate` calls are done (or failed). Writes carry the node's resourceVersion as a precondition,
 so two takers cannot both win: the loser sees 409, re-reads, and finds the other's lock.
@@ -70,9 +73,10 @@ def _rv(obj: Obj) -> str | None:
     return str(value) if value is not None else None
 
 
-def lock_holder(node: Obj) -> NodeLock | None:
-    """The node's current lock as read from the node object; None if absent or unreadable."""
-    value = _annotations(node).get(NODE_LOCK)
+def lock_holder(node: Obj, key: str = NODE_LOCK) -> NodeLock | None:
+    """The node's current lock under `key`, read from the node object; None if absent or
+    unreadable."""
+    value = _annotations(node).get(key)
     if value is None:
         return None
     try:
@@ -98,9 +102,10 @@ def _try_lock(
     name: str,
     now: datetime,
     timeout: timedelta,
+    key: str,
 ) -> None:
     obj = cluster.get_node(node)
-    value = _annotations(obj).get(NODE_LOCK)
+    value = _annotations(obj).get(key)
     if value is not None:
         try:
             lock = parse_node_lock(value)
@@ -118,7 +123,7 @@ def _try_lock(
                 raise NodeLockContention(node, holder, timeout)
     cluster.patch_node_metadata(
         node,
-        annotations={NODE_LOCK: format_node_lock(now, namespace, name)},
+        annotations={key: format_node_lock(now, namespace, name)},
         resource_version=_rv(obj),
     )
 
@@ -134,8 +139,10 @@ def lock_node(
     retries: int = _RETRIES,
     backoff: float = _BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
+    key: str = NODE_LOCK,
 ) -> None:
-    """Take `node`'s lock for pod `namespace/name` (reentrant for the same pod).
+    """Take `node`'s lock (annotation `key`) for pod `namespace/name` (reentrant for the same
+    pod).
 
     Breaks a lock that expired (older than `timeout`, seconds or timedelta), is unreadable, or
     whose holder pod is gone. Raises `NodeLockContention` when another live pod holds it, and
@@ -148,7 +155,7 @@ def lock_node(
     for attempt in range(max(1, retries)):
         stamp = now if now is not None else datetime.now(UTC)
         try:
-            _try_lock(cluster, node, namespace, name, stamp, limit)
+            _try_lock(cluster, node, namespace, name, stamp, limit, key)
             return
         except NotFound as exc:
             raise NodeLockError(f"node {node}: cannot lock: {exc}") from exc
@@ -173,8 +180,10 @@ def release_node_lock(
     retries: int = _RETRIES,
     backoff: float = _BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
+    key: str = NODE_LOCK,
 ) -> bool:
-    """Remove `node`'s lock if pod `namespace/name` holds it; True when a lock was removed.
+    """Remove `node`'s lock (annotation `key`) if pod `namespace/name` holds it; True when a
+    lock was removed.
 
     A no-op (False) when the node or the lock is absent, or the lock names another pod (unless
     `skip_owner_check`); an ownerless legacy lock is removed, as HAMi does. `current` is a node
@@ -188,7 +197,7 @@ def release_node_lock(
         try:
             if obj is None:
                 obj = cluster.get_node(node)
-            value = _annotations(obj).get(NODE_LOCK)
+            value = _annotations(obj).get(key)
             if value is None:
                 return False
             if not skip_owner_check:
@@ -199,7 +208,7 @@ def release_node_lock(
                 if lock.name and not lock.held_by(namespace, name):
                     return False
             cluster.patch_node_metadata(
-                node, annotations={NODE_LOCK: None}, resource_version=_rv(obj)
+                node, annotations={key: None}, resource_version=_rv(obj)
             )
             return True
         except NotFound:

@@ -81,7 +81,10 @@ def discover_vendor(
 
 
 class NodeAgent:
-    """Keeps the node's register annotations and device plugins in step with its cards."""
+    """Keeps the node's register annotations and device plugins in step with its cards.
+
+    Hooks get the device config with `nodeName` set to `node_name` (for per-node settings).
+    """
 
     def __init__(
         self,
@@ -97,7 +100,7 @@ class NodeAgent:
         self.cluster = cluster
         self.registry = registry
         self.node_name = node_name
-        self.config: Mapping[str, Any] = dict(config or {})
+        self.config: Mapping[str, Any] = {**dict(config or {}), "nodeName": node_name}
         self.plugins = plugins
         self.interval = interval
         self.health_interval = min(health_interval, interval)

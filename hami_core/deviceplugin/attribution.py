@@ -1,8 +1,9 @@
 """Which pending pod a kubelet `Allocate` call belongs to — or a refusal to guess.
 
 The kubelet's `Allocate` carries device IDs, never the pod. The pods that could be meant are the
-candidates: bound to this node, still Pending and not being deleted, `hami.io/vgpu-node` naming
-this node, `hami.io/bind-phase: allocating`, with devices of this vendor still to hand out. The
+candidates: bound to this node, still Pending and not being deleted, the vendor's assigned-node
+annotation (HAMi's `hami.io/vgpu-node`) naming this node, its bind-phase annotation (HAMi's
+`hami.io/bind-phase`) `allocating`, with devices of this vendor still to hand out. The
 evidence, strongest first:
 
 1. A pod part-way through allocation (some containers already popped): the kubelet admits one
@@ -10,8 +11,8 @@ evidence, strongest first:
 2. The node-lock holder: the scheduler binds one pod per node at a time under the lock, which
    the device plugin releases only when that pod's allocation ends.
 3. The only candidate.
-4. Among several, the only one whose next containers ask for exactly as many devices as the
-   kubelet's request carries.
+4. Among several, the only one whose next containers ask for exactly as many devices (or units
+   of the called resource) as the kubelet's request carries.
 
 A chosen pod whose next container does not match the request's device count while another
 candidate does is not blamed: that is ambiguous too. Ambiguity is an error that changes nothing.
@@ -31,9 +32,10 @@ __all__ = ["AmbiguousPod", "AttributionError", "Candidate", "NoPendingPod", "cho
 class Candidate:
     """A pod that may be the one the kubelet is starting.
 
-    `pending` holds the device counts of its containers still to allocate for this vendor, in
-    order (`None` when its annotation could not be read: `problem` says why); `in_progress` is
-    true when some of its containers were already allocated.
+    `pending` holds, for its containers still to allocate for this vendor, in order, how many
+    IDs the kubelet sends for the called resource (device counts for the count resource; units
+    for a unit resource), or `None` when its annotation could not be read (`problem` says why);
+    `in_progress` is true when some of its containers were already allocated.
     """
 
     namespace: str

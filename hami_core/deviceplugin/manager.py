@@ -1,7 +1,8 @@
 """`PluginManager`: every device plugin of this node, kept registered with the kubelet.
 
 It creates one `PluginServer` per (vendor, advertised resource name) the first time the node
-agent publishes devices for that vendor, and from then on watches the device-plugin directory:
+agent publishes devices for that vendor, each listing as many devices per card as the vendor's
+`hami_advertise` says for that resource, and from then on watches the device-plugin directory:
 when the kubelet's socket comes back (the kubelet restarted) every plugin registers again; when a
 plugin's own socket disappears (a new kubelet deletes every socket at start) that plugin serves a
 fresh socket first and then registers. A watch pass runs every `poll` seconds (0.5 s default), so
@@ -20,7 +21,12 @@ from pathlib import Path
 
 from hami_core.deviceplugin.allocate import Allocator
 from hami_core.deviceplugin.board import DeviceBoard
-from hami_core.deviceplugin.devices import kubelet_devices
+from hami_core.deviceplugin.devices import (
+    KUBELET_DEVICE_LIMIT,
+    KubeletDevice,
+    kubelet_devices,
+    resource_kind,
+)
 from hami_core.deviceplugin.server import (
     DevicePluginService,
     PluginServer,
@@ -65,6 +71,9 @@ class PluginManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned: set[str] = set()
+        self._listed: dict[str, tuple[tuple[object, ...], tuple[KubeletDevice, ...]]] = {}
+        self._too_many: set[str] = set()
+        self._bad: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ devices
 
@@ -77,19 +86,23 @@ class PluginManager:
         preferred_allocation: bool = False,
     ) -> None:
         """Offer these cards under each of the vendor's advertised resource names (starting
-        and registering the plugins on first use); open `ListAndWatch` streams get the list."""
-        listed = kubelet_devices(devices, numa=numa)
+        and registering the plugins on first use); open `ListAndWatch` streams get the list.
+
+        `preferred_allocation` is offered on the count resource only (a unit resource's IDs say
+        nothing about which card a container gets)."""
         with self._lock:
             for resource in spec.advertised:
+                listed, changed = self._listing(spec, resource, devices, numa)
                 server = self._servers.get(resource)
                 if server is None:
-                    board = DeviceBoard(listed)
                     service = DevicePluginService(
                         spec,
                         resource,
-                        board,
+                        DeviceBoard(listed),
                         self.allocator,
-                        preferred_allocation=preferred_allocation,
+                        preferred_allocation=(
+                            preferred_allocation and resource == spec.resources.count
+                        ),
                     )
                     server = PluginServer(
                         service, self.plugin_dir, self.kubelet_socket, grace=self.grace
@@ -97,8 +110,57 @@ class PluginManager:
                     server.start()
                     self._servers[resource] = server
                     self._register(server)
-                else:
+                elif changed:
                     server.service.board.publish(listed)
+
+    def _advertised(self, spec: VendorSpec, resource: str, info: DeviceInfo) -> int:
+        """How many devices one card offers under `resource`; 0 (logged) on a bad answer."""
+        try:
+            answer = self.allocator.registry.hook.hami_advertise(
+                spec=spec, resource=resource, device=info
+            )
+        except Exception as exc:  # a vendor bug must not stop the other cards
+            self._warn_once(resource, info.id, f"hami_advertise failed: {exc}")
+            return 0
+        if answer is None:
+            return info.count
+        if isinstance(answer, bool) or not isinstance(answer, int) or answer < 0:
+            self._warn_once(resource, info.id, f"hami_advertise answered {answer!r}, not a count")
+            return 0
+        return answer
+
+    def _warn_once(self, resource: str, card: str, problem: str) -> None:
+        if (resource, card) not in self._bad:
+            self._bad.add((resource, card))
+            log.warning("%s: card %s: %s; offering none of it", resource, card, problem)
+
+    def _listing(
+        self, spec: VendorSpec, resource: str, devices: Sequence[DeviceInfo], numa: bool
+    ) -> tuple[tuple[KubeletDevice, ...], bool]:
+        """The kubelet device list for `resource`, and whether it changed since last time
+        (rebuilt only when a card, its count, health or NUMA node changed)."""
+        counts = [self._advertised(spec, resource, info) for info in devices]
+        key = tuple(
+            (info.id, n, info.health, info.numa if numa else None)
+            for info, n in zip(devices, counts, strict=True)
+        )
+        cached = self._listed.get(resource)
+        if cached is not None and cached[0] == key:
+            return cached[1], False
+        listed = kubelet_devices(
+            devices, numa=numa, counts=counts, kind=resource_kind(spec, resource)
+        )
+        if len(listed) > KUBELET_DEVICE_LIMIT and resource not in self._too_many:
+            self._too_many.add(resource)
+            log.warning(
+                "%s: %d devices exceed what one ListAndWatch message to the kubelet can carry "
+                "(about %d); the kubelet will drop the list — offer coarser units",
+                resource,
+                len(listed),
+                KUBELET_DEVICE_LIMIT,
+            )
+        self._listed[resource] = (key, listed)
+        return listed, True
 
     def resources(self) -> list[str]:
         """The resource names served, sorted."""
@@ -169,6 +231,7 @@ class PluginManager:
         with self._lock:
             servers = list(self._servers.values())
             self._servers.clear()
+            self._listed.clear()
         for server in servers:
             server.service.board.close()
             server.stop(grace=1.0)

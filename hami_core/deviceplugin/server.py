@@ -143,7 +143,7 @@ class DevicePluginService:
         """Env, mounts and device nodes for each container, from the pod's annotations."""
         requests = [list(r.devices_ids) for r in request.container_requests]
         try:
-            specs = self.allocator.allocate(self.spec, requests)
+            specs = self.allocator.allocate(self.spec, requests, self.resource)
         except AllocateError as exc:
             context.abort(grpc.StatusCode[exc.code], str(exc))
         except Exception as exc:  # never let a bug look like a hung call to the kubelet
