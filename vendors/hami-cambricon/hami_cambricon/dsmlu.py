@@ -22,7 +22,14 @@ from hami_cambricon.discovery import slot_of
 from hami_cambricon.spec import DSMLU_ASSIGNED_KEYS, DSMLU_PROFILE_KEY, MEMORY_UNIT_MIB
 from hami_core.model import ContainerDevice
 
-__all__ = ["SmluInstance", "dsmlu_annotations", "parse_profile_instance", "profile_value"]
+__all__ = [
+    "SmluInstance",
+    "dsmlu_annotations",
+    "instance_node",
+    "parse_profile_instance",
+    "pending_instance_node",
+    "profile_value",
+]
 
 
 def profile_value(containers: Sequence[Sequence[ContainerDevice]]) -> str | None:
@@ -63,7 +70,18 @@ class SmluInstance:
     @property
     def node(self) -> str:
         """The instance's device node."""
-        return f"/dev/cambricon-caps/cap_dev{self.slot}_mi{self.instance_id}"
+        return instance_node(self.slot, str(self.instance_id))
+
+
+def instance_node(slot: int, instance: str) -> str:
+    """The device node of sMLU instance `instance` on MLU `slot`."""
+    return f"/dev/cambricon-caps/cap_dev{slot}_mi{instance}"
+
+
+def pending_instance_node(slot: int) -> str:
+    """The node of the instance Cambricon's plugin has yet to create on MLU `slot`, its ID not
+    known: `/dev/cambricon-caps/cap_dev<slot>_mi*` (what a dry run describes)."""
+    return instance_node(slot, "*")
 
 
 def parse_profile_instance(value: str | None) -> SmluInstance | None:

@@ -11,10 +11,16 @@ Cambricon needs no container runtime by default: the device plugin lists the dev
   sMLU instance node `/dev/cambricon-caps/cap_dev<N>_mi<K>` of the instance recorded in the
   pod's `CAMBRICON_DSMLU_PROFILE_INSTANCE`. hami does not create sMLU instances (Cambricon's
   plugin does, through libcndev). A slice without one is refused, unless `sliceWithoutInstance:
-  whole-card` says to give it the card's nodes with no hardware limit.
+  whole-card` says to give it the card's nodes with no hardware limit. A dry run
+  (`allocation.dry_run`, a simulation) requires no instance: it describes the node of the one
+  Cambricon's plugin would create, `/dev/cambricon-caps/cap_dev<N>_mi*` (its ID is not known).
 - Runtime mode (`useRuntime: true`): no device nodes; `CAMBRICON_VISIBLE_DEVICES=<slots>` for
   whole cards, `VIRTUAL_DEVICES=<dev>,<ipcm>,<sMLU node>` for a slice, as Cambricon's plugin
   does with `--use-runtime`.
+
+A dry run touches nothing on the host: with `mountCnmon` it describes the cnmon mount at
+`cnmonPath` when that is an absolute path (a bare name is only resolved on a node, so that
+mount is left out).
 
 Cards are found by slot: the scheduler's `<node>-cambricon-mlu-<N>` and discovery's
 `cambricon-mlu-<N>` name the same card.
@@ -25,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hami_cambricon.discovery import CONTROL_NODES, slot_of
-from hami_cambricon.dsmlu import SmluInstance, parse_profile_instance
+from hami_cambricon.dsmlu import parse_profile_instance, pending_instance_node
 from hami_cambricon.errors import MountError
 from hami_cambricon.settings import CambriconSettings
 from hami_cambricon.spec import DSMLU_PROFILE_INSTANCE_KEY, MEMORY_UNIT_MIB
@@ -37,7 +43,13 @@ from hami_core.model import (
     Mount,
 )
 
-__all__ = ["VIRTUAL_DEVICES_ENV", "VISIBLE_DEVICES_ENV", "assigned_cards", "container_spec"]
+__all__ = [
+    "VIRTUAL_DEVICES_ENV",
+    "VISIBLE_DEVICES_ENV",
+    "assigned_cards",
+    "container_spec",
+    "described_cnmon",
+]
 
 VISIBLE_DEVICES_ENV = "CAMBRICON_VISIBLE_DEVICES"
 VIRTUAL_DEVICES_ENV = "VIRTUAL_DEVICES"
@@ -78,14 +90,17 @@ def _is_slice(allocation: ContainerAllocation, cards: Sequence[Device]) -> bool:
     return share.usedcores < 100 or share.usedmem < whole_mib
 
 
-def _instance(
+def _instance_node(
     allocation: ContainerAllocation, card: Device, settings: CambriconSettings
-) -> SmluInstance | None:
+) -> str | None:
+    """The sMLU instance node of a slice; None to give it the whole card's nodes."""
     raw = allocation.pod_annotations.get(DSMLU_PROFILE_INSTANCE_KEY)
     instance = parse_profile_instance(raw)
     if instance is None:
         if settings.slice_without_instance == "whole-card":
             return None
+        if allocation.dry_run:
+            return pending_instance_node(card.index)
         problem = "none is recorded" if raw is None else f"cannot read {raw!r}"
         raise MountError(
             f"{_where(allocation)}: a slice of MLU {card.index} needs an sMLU instance "
@@ -98,7 +113,7 @@ def _instance(
             f"{_where(allocation)}: the sMLU instance is on MLU {instance.slot}, "
             f"the scheduler chose MLU {card.index}"
         )
-    return instance
+    return instance.node
 
 
 def _control(cards: Sequence[Device]) -> list[str]:
@@ -119,17 +134,16 @@ def container_spec(
     """Everything one container needs for its MLUs (module docstring); `cnmon` is the host
     path of the cnmon binary to mount, if any.
 
-    Raises `MountError` for a card not on this node or a slice without an sMLU instance.
+    Raises `MountError` for a card not on this node, or a slice without an sMLU instance
+    (outside a dry run).
     """
     cards = assigned_cards(allocation)
     sliced = _is_slice(allocation, cards)
-    instance = _instance(allocation, cards[0], settings) if sliced else None
+    instance = _instance_node(allocation, cards[0], settings) if sliced else None
     if settings.use_runtime:
         if instance is not None:
             card = cards[0]
-            value = (
-                f"/dev/cambricon_dev{card.index},/dev/cambricon_ipcm{card.index},{instance.node}"
-            )
+            value = f"/dev/cambricon_dev{card.index},/dev/cambricon_ipcm{card.index},{instance}"
             return ContainerRuntimeSpec(envs={VIRTUAL_DEVICES_ENV: value})
         slots = ",".join(str(c.index) for c in cards)
         return ContainerRuntimeSpec(envs={VISIBLE_DEVICES_ENV: slots})
@@ -138,7 +152,7 @@ def container_spec(
         own = _own_nodes(card)
         if instance is not None:
             dev, ipcm = f"/dev/cambricon_dev{card.index}", f"/dev/cambricon_ipcm{card.index}"
-            paths += [dev] + ([ipcm] if ipcm in own else []) + [instance.node]
+            paths += [dev] + ([ipcm] if ipcm in own else []) + [instance]
         else:
             paths += own
     devices = tuple(
@@ -148,3 +162,8 @@ def container_spec(
     if cnmon is not None:
         mounts = (Mount(container_path=cnmon, host_path=cnmon, read_only=True),)
     return ContainerRuntimeSpec(devices=devices, mounts=mounts)
+
+
+def described_cnmon(settings: CambriconSettings) -> str | None:
+    """The cnmon mount a dry run describes: `cnmonPath` when absolute, else None (module doc)."""
+    return settings.cnmon_path if settings.cnmon_path.startswith("/") else None

@@ -15,7 +15,7 @@ from typing import Any
 from hami_cambricon import binding
 from hami_cambricon.discovery import devices_from_probe
 from hami_cambricon.dsmlu import dsmlu_annotations
-from hami_cambricon.mount import container_spec
+from hami_cambricon.mount import container_spec, described_cnmon
 from hami_cambricon.node import advertised_units, capacity_devices
 from hami_cambricon.settings import CambriconSettings
 from hami_cambricon.spec import SPEC
@@ -98,9 +98,12 @@ def hami_pod_annotations(
 
 @hookimpl
 def hami_mount(allocation: ContainerAllocation) -> ContainerRuntimeSpec | None:
-    """Device nodes (or `CAMBRICON_VISIBLE_DEVICES` in runtime mode) for the container's MLUs."""
+    """Device nodes (or `CAMBRICON_VISIBLE_DEVICES` in runtime mode) for the container's MLUs;
+    a dry run describes them without reading the host (a slice needs no sMLU instance)."""
     if allocation.vendor != SPEC.key:
         return None
     settings = CambriconSettings.from_section(vendor_section(SPEC, allocation.config))
-    cnmon = binding.find_cnmon(settings) if settings.mount_cnmon else None
+    cnmon = None
+    if settings.mount_cnmon:
+        cnmon = described_cnmon(settings) if allocation.dry_run else binding.find_cnmon(settings)
     return container_spec(allocation, settings, cnmon)

@@ -5,11 +5,18 @@ var names the cards (they are visible because their DRM nodes are). For each con
 
 - `/dev/kfd` and, where the node has it, `/dev/mkfd` (permissions `rwm`);
 - for each assigned DCU its `/dev/dri/card<N>` and `/dev/dri/renderD<M>` (`rw`), as discovery
-  found them for that card;
+  found them for that card; a card known without device nodes (a cluster snapshot gives only
+  the registered cards) gets the DCU plugin's nodes by index, `/dev/dri/card<i>` and
+  `/dev/dri/renderD<128 + i>`, as other vendors default theirs (`cambricon_dev<i>`);
 - when the container holds part of exactly one DCU (less memory than the card has, or less
   than 100 % of its cores), a vDCU slice: its `vdev.conf` directory mounted at
   `/etc/vdev/docker`, the DTK directory (`hygonPath`, default `/opt/dtk`) at
   `/opt/hygondriver`, and `/opt/hyhal`, all read-only.
+
+A dry run (`allocation.dry_run`, a simulation) describes the same response but touches nothing
+on the host: no slot directory is listed or written, and the slot is planned as on a card with no
+other slices (the directory name is computed as usual; no PCI bus ID is needed since no
+`vdev.conf` is rendered).
 
 Each call builds its own response, so containers of one pod never share (or alias) a list.
 HAMi's DCU plugin sets up a slice only when the memory is partial; hami also does for a partial
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Protocol
 
 from hami_core.model import (
@@ -38,11 +46,14 @@ __all__ = [
     "CONTROL_NODES",
     "HYGONDRIVER_PATH",
     "HYHAL_PATH",
+    "RENDER_NODE_BASE",
     "VDEV_CONTAINER_DIR",
     "VdcuShare",
     "VdevStore",
     "container_spec",
+    "drm_paths",
     "runtime_spec",
+    "slot_host_dir",
     "vdcu_share",
 ]
 
@@ -51,6 +62,8 @@ CONTROL_NODES = ("/dev/kfd", "/dev/mkfd")
 VDEV_CONTAINER_DIR = "/etc/vdev/docker"
 HYGONDRIVER_PATH = "/opt/hygondriver"
 HYHAL_PATH = "/opt/hyhal"
+RENDER_NODE_BASE = 128
+"""DRM render nodes are numbered from 128: card `i` defaults to `/dev/dri/renderD<128 + i>`."""
 
 
 class VdevStore(Protocol):
@@ -84,10 +97,20 @@ def _cards(allocation: ContainerAllocation) -> list[Device]:
                 f"pod {allocation.pod_namespace}/{allocation.pod_name} container "
                 f"{allocation.container!r}: DCU {share.uuid} is not on this node (found: {known})"
             )
-        if not card.paths:
-            raise MountError(f"DCU {card.uuid}: no /dev/dri nodes were found for it")
         cards.append(card)
     return cards
+
+
+def drm_paths(card: Device) -> tuple[str, ...]:
+    """The card's DRM nodes as discovery found them, else by index (`card<i>`, `renderD<128+i>`)."""
+    if card.paths:
+        return card.paths
+    return (f"/dev/dri/card{card.index}", f"/dev/dri/renderD{RENDER_NODE_BASE + card.index}")
+
+
+def slot_host_dir(settings: HygonSettings, slot: VdevSlot) -> str:
+    """The host directory that records `slot` under `vdevDir`."""
+    return str(PurePosixPath(settings.vdev_dir) / slot.dir_name())
 
 
 def vdcu_share(allocation: ContainerAllocation) -> VdcuShare | None:
@@ -118,7 +141,7 @@ def runtime_spec(
 ) -> ContainerRuntimeSpec:
     """The container's response: device nodes, plus the vDCU mounts when `vdev_host_dir` is set.
 
-    Raises `MountError` when an assigned DCU is not on this node or has no DRM nodes.
+    Raises `MountError` when an assigned DCU is not on this node.
     """
     cards = _cards(allocation)
     devices = [
@@ -126,7 +149,7 @@ def runtime_spec(
     ]
     seen: set[str] = set()
     for card in cards:
-        for path in card.paths:
+        for path in drm_paths(card):
             if path not in seen:
                 seen.add(path)
                 devices.append(DeviceNode(container_path=path, host_path=path, permissions="rw"))
@@ -140,17 +163,7 @@ def runtime_spec(
     return ContainerRuntimeSpec(devices=tuple(devices), mounts=mounts)
 
 
-def container_spec(
-    allocation: ContainerAllocation, settings: HygonSettings, store: VdevStore
-) -> ContainerRuntimeSpec:
-    """Everything one container needs; for a slice, first records it in `store`.
-
-    Raises `MountError` (or its `VdcuError`) naming the card or pool that is the problem.
-    """
-    share = vdcu_share(allocation)
-    if share is None:
-        return runtime_spec(allocation, settings, None)
-    card = share.card
+def _compute_units(card: Device, settings: HygonSettings) -> int:
     units = card.extras.get("compute_units")
     if not isinstance(units, int):
         units = compute_units_of(card.model, settings.compute_units)
@@ -159,18 +172,48 @@ def container_spec(
             f"DCU {card.uuid} ({card.model}): compute units unknown; "
             f"set hygon.computeUnits.{card.model.removeprefix('DCU-')} in the device config"
         )
+    return units
+
+
+def _pci_bus_id(card: Device) -> str:
     bus = card.extras.get("pci_bus_id")
     if not isinstance(bus, str) or not bus:
         raise MountError(f"DCU {card.uuid}: no PCI bus ID was found for its vDCU config")
-    existing = [s for s in map(parse_slot_dir, store.names()) if s is not None]
-    slot = plan_slot(
+    return bus
+
+
+def _slot(
+    allocation: ContainerAllocation, share: VdcuShare, units: int, existing: Sequence[VdevSlot]
+) -> VdevSlot:
+    return plan_slot(
         existing,
         pod_uid=allocation.pod_uid,
         container=allocation.container,
-        device_index=card.index,
+        device_index=share.card.index,
         compute_units=units,
         cores_percent=share.cores,
     )
+
+
+def container_spec(
+    allocation: ContainerAllocation, settings: HygonSettings, store: VdevStore
+) -> ContainerRuntimeSpec:
+    """Everything one container needs; for a slice, first records it in `store` — except in a
+    dry run, which neither lists nor writes `store` (module docstring).
+
+    Raises `MountError` (or its `VdcuError`) naming the card or pool that is the problem.
+    """
+    share = vdcu_share(allocation)
+    if share is None:
+        return runtime_spec(allocation, settings, None)
+    card = share.card
+    units = _compute_units(card, settings)
+    if allocation.dry_run:
+        slot = _slot(allocation, share, units, ())
+        return runtime_spec(allocation, settings, slot_host_dir(settings, slot))
+    bus = _pci_bus_id(card)
+    existing = [s for s in map(parse_slot_dir, store.names()) if s is not None]
+    slot = _slot(allocation, share, units, existing)
     conf = render_vdev_conf(pci_bus_id=bus, slot=slot, memory_mib=share.memory_mib, device_id=0)
     exporter = render_vdev_conf(
         pci_bus_id=bus, slot=slot, memory_mib=share.memory_mib, device_id=card.index

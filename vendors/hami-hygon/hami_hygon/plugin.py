@@ -40,7 +40,8 @@ def hami_discover(spec: VendorSpec, config: Mapping[str, Any]) -> list[Device] |
 
 @hookimpl
 def hami_mount(allocation: ContainerAllocation) -> ContainerRuntimeSpec | None:
-    """Device nodes for the container's DCUs, and the vDCU config for a slice of one."""
+    """Device nodes for the container's DCUs, and the vDCU config for a slice of one (only
+    described, never written, in a dry run)."""
     if allocation.vendor != SPEC.key:
         return None
     settings = HygonSettings.from_section(vendor_section(SPEC, allocation.config))

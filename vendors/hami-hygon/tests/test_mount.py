@@ -182,9 +182,30 @@ def test_the_card_must_be_on_this_node(
 ) -> None:
     with pytest.raises(MountError, match="DCU DCU-SN7 is not on this node"):
         mount(registry, config, ContainerDevice("DCU-SN7", "DCU", 32752, 100))
-    bare = (Device(vendor="hygon", uuid="DCU-SN0", index=0, model="DCU-Z100", memory_mib=1),)
-    with pytest.raises(MountError, match="no /dev/dri nodes"):
-        mount(registry, config, ContainerDevice("DCU-SN0", "DCU", 1, 100), node=bare)
+
+
+def test_a_card_known_without_device_nodes_gets_them_by_index(
+    registry: VendorRegistry, config: dict[str, dict[str, str]]
+) -> None:
+    # a cluster snapshot knows only the registered cards: UUID, index, model, memory
+    bare = tuple(
+        Device(vendor="hygon", uuid=f"DCU-SN{i}", index=i, model="DCU-Z100", memory_mib=32752)
+        for i in (0, 3)
+    )
+    shares = (
+        ContainerDevice("DCU-SN3", "DCU", 32752, 100),
+        ContainerDevice("DCU-SN0", "DCU", 1, 100),
+    )
+    answer = mount(registry, config, *shares, node=bare)
+    assert answer == ContainerRuntimeSpec(
+        devices=(
+            rwm("/dev/kfd"),
+            rw("/dev/dri/card3"),
+            rw("/dev/dri/renderD131"),
+            rw("/dev/dri/card0"),
+            rw("/dev/dri/renderD128"),
+        )
+    )
 
 
 def test_a_slice_of_an_unknown_model_asks_for_its_compute_units(

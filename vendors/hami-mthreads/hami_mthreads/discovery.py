@@ -9,7 +9,7 @@ from hami_core.model import Device
 from hami_mthreads.parse_gmi import GmiReport
 from hami_mthreads.spec import CORE_GROUPS_PER_CARD
 
-__all__ = ["MtmlCard", "card_id", "devices_from_gmi", "devices_from_mtml"]
+__all__ = ["MtmlCard", "card_id", "devices_from_gmi", "devices_from_mtml", "one_line"]
 
 _MIB = 1024 * 1024
 
@@ -69,3 +69,8 @@ def devices_from_gmi(report: GmiReport, vendor_key: str) -> list[Device]:
         )
         for c in report.cards
     ]
+
+
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace (newlines included) turned into one space."""
+    return " ".join(text.split())

@@ -1,7 +1,8 @@
 """hami hooks for Moore Threads: only where it differs from hami's generic rules.
 
 sGPU memory takes only the listed values, more than one card (or no memory) means whole cards,
-cards are read from node capacity, the decision also carries the MT plugin's annotations, and
+cards are read from node capacity (which `hami_advertise` derives as the MT device plugin
+advertises it), the decision also carries the MT plugin's annotations, and
 containers see their cards through the mthreads runtime. All containers of a pod share one card
 (`spec.one_device_per_pod`, enforced by the generic fit with the pod's earlier choices).
 """
@@ -32,10 +33,11 @@ from hami_core.model import (
 from hami_core.scheduling.admission import generic_mutation
 from hami_core.scheduling.requests import generic_request, resource_value
 from hami_mthreads import binding
-from hami_mthreads.discovery import devices_from_gmi, devices_from_mtml
+from hami_mthreads.discovery import devices_from_gmi, devices_from_mtml, one_line
 from hami_mthreads.mount import card_indexes, runtime_spec
 from hami_mthreads.parse_gmi import GmiParseError, parse_gmi
 from hami_mthreads.rules import (
+    advertised_units,
     cards_from_capacity,
     mthreads_mutation,
     plugin_annotations,
@@ -62,7 +64,8 @@ def hami_discover(spec: VendorSpec, config: Mapping[str, Any]) -> list[Device] |
         try:
             return devices_from_gmi(parse_gmi(binding.run_gmi()), spec.key)
         except (binding.BindingError, GmiParseError) as gmi_error:
-            raise VendorUnavailable(spec.key, f"{mtml_error}; {gmi_error}") from gmi_error
+            why = one_line(f"{mtml_error}; {gmi_error}")
+            raise VendorUnavailable(spec.key, why) from gmi_error
 
 
 @hookimpl
@@ -72,6 +75,18 @@ def hami_split(spec: VendorSpec, device: Device, config: Mapping[str, Any]) -> D
         return None
     info = generic.hami_split(spec, device, config)
     return dataclasses.replace(info, type=COMMON_WORD)
+
+
+@hookimpl
+def hami_advertise(spec: VendorSpec, resource: str, device: DeviceInfo) -> int | None:
+    """What the MT device plugin advertises per card: 16 `sgpu-core`, memory/512 `sgpu-memory`.
+
+    hami's device plugin serves no Moore Threads resource (`spec.advertised` is empty); this
+    answers for the MT plugin's names so node capacity can be derived as the kubelet sees it.
+    """
+    if spec.key != KEY:
+        return None
+    return advertised_units(spec, resource, device)
 
 
 @hookimpl

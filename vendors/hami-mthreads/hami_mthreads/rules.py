@@ -5,7 +5,8 @@
   without memory takes one whole card; `vgpu == 1` with a memory value outside
   `MEMORY_VALUES` is refused with the allowed values.
 - Requests: the same whole-card cases; otherwise memory in 512 MiB units and core groups.
-- Node model: cards synthesised from `status.capacity` (`<node>-mthreads-<i>`).
+- Node model: cards synthesised from `status.capacity` (`<node>-mthreads-<i>`), the capacity
+  the MT device plugin advertises: 16 `sgpu-core` and memory/512 `sgpu-memory` per card.
 - Decision annotations for the MT device plugin: card indexes, node and time.
 """
 
@@ -33,6 +34,7 @@ from hami_mthreads.spec import (
 )
 
 __all__ = [
+    "advertised_units",
     "card_index",
     "cards_from_capacity",
     "invalid_memory_message",
@@ -146,6 +148,20 @@ def cards_from_capacity(
         )
         for i in range(cards)
     ]
+
+
+def advertised_units(spec: VendorSpec, resource: str, device: DeviceInfo) -> int | None:
+    """The kubelet devices the MT device plugin offers for one card under `resource`.
+
+    `sgpu-core`: the card's core groups (`spec.core_units`, 16); `sgpu-memory`: one unit per
+    whole 512 MiB of the card's memory (a 48 GiB S4000 offers 96). None for any other name
+    (`vgpu` is not served by the MT plugin). `cards_from_capacity` reads these numbers back.
+    """
+    if resource == spec.resources.cores:
+        return spec.core_units
+    if resource == spec.resources.memory:
+        return device.devmem // MEMORY_UNIT_MIB
+    return None
 
 
 def card_index(card_id: str) -> int | None:

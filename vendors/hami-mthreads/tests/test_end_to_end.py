@@ -1,6 +1,8 @@
 """Moore Threads pods through hami's scheduling engine, from node capacity to the decision."""
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ from hami_mthreads import plugin
 from hami_core.plugins import VendorRegistry, load_vendors
 from hami_core.scheduling.cache import UsageCache
 from hami_core.scheduling.engine import Engine
+from hami_core.simulate import load_inventory, simulate
 
 
 @pytest.fixture
@@ -81,3 +84,27 @@ def test_an_sgpu_memory_value_outside_the_list_is_a_decision_error(
     decision = Engine(registry, {}, cache).schedule(pod(bad), ["mt-1"], time.time())
     assert decision.node is None
     assert decision.error is not None and "2, 4, 8, 16, 32, 64, 96" in decision.error
+
+
+def test_hami_simulate_derives_the_node_capacity_the_mt_plugin_would_advertise(
+    registry: VendorRegistry, tmp_path: Path
+) -> None:
+    cards = {"vendor": "mthreads", "model": "MTT S4000", "memory": 49152, "count": 2}
+    inventory = tmp_path / "cluster.yaml"
+    inventory.write_text(json.dumps({"nodes": [{"name": "mt-1", "devices": [cards]}]}))
+    loaded = load_inventory(str(inventory), registry)
+    assert loaded.warnings == []
+    [built] = loaded.nodes
+    assert built["status"]["capacity"] == {
+        "mthreads.com/sgpu-core": "32",
+        "mthreads.com/sgpu-memory": "192",
+    }
+    share = {"mthreads.com/vgpu": "1", "mthreads.com/sgpu-memory": "8"}
+    workload = tmp_path / "workload.yaml"
+    workload.write_text(json.dumps({"apiVersion": "v1", "kind": "Pod", **pod(share)}))
+    [outcome] = simulate(str(inventory), [str(workload)], registry=registry).pods
+    assert (outcome.stage, outcome.node) == ("scheduled", "mt-1")
+    [[chosen]] = outcome.devices["Mthreads"]
+    assert (chosen.usedmem, chosen.uuid.startswith("mt-1-mthreads-")) == (4096, True)
+    [container] = outcome.containers
+    assert container.env["MTHREADS_VISIBLE_DEVICES"] == chosen.uuid.rsplit("-", 1)[1]

@@ -19,6 +19,7 @@ from hami_core.model import (
     ContainerAllocation,
     ContainerDevice,
     ContainerRequest,
+    DeviceInfo,
     DeviceUsage,
     FitContext,
     NodeView,
@@ -138,6 +139,33 @@ def test_cards_come_from_node_capacity(registry: VendorRegistry) -> None:
     broken = NodeView(name="x", annotations={}, capacity={"mthreads.com/sgpu-core": "lots"})
     with pytest.raises(ProtocolError, match=r"mthreads\.com/sgpu-core"):
         registry.hook.hami_read_node(spec=SPEC, node=broken, config={})
+
+
+def test_advertised_units_are_what_the_mt_plugin_offers_and_read_back_as_the_same_cards(
+    registry: VendorRegistry,
+) -> None:
+    s4000 = DeviceInfo(id="mt-uuid-0", count=100, devmem=49152, devcore=16, type="Mthreads")
+    s80 = DeviceInfo(id="mt-uuid-1", count=100, devmem=16384, devcore=16, type="Mthreads")
+
+    def advertise(resource: str, card: DeviceInfo) -> int:
+        answer = registry.hook.hami_advertise(spec=SPEC, resource=resource, device=card)
+        assert isinstance(answer, int)
+        return answer
+
+    assert advertise("mthreads.com/sgpu-core", s4000) == 16
+    assert advertise("mthreads.com/sgpu-memory", s4000) == 96
+    assert advertise("mthreads.com/sgpu-memory", s80) == 32
+    assert plugin.hami_advertise(SPEC, "mthreads.com/vgpu", s4000) is None  # not the MT plugin's
+    capacity = {
+        r: str(advertise(r, s4000) * 2)
+        for r in ("mthreads.com/sgpu-core", "mthreads.com/sgpu-memory")
+    }
+    node = NodeView(name="mt-1", annotations={}, capacity=capacity)
+    read = registry.hook.hami_read_node(spec=SPEC, node=node, config={})
+    assert [(c.id, c.devmem, c.devcore) for c in read] == [
+        ("mt-1-mthreads-0", 49152, 16),
+        ("mt-1-mthreads-1", 49152, 16),
+    ]
 
 
 def cards(n: int) -> list[DeviceUsage]:
@@ -297,3 +325,17 @@ def test_neither_mtml_nor_mthreads_gmi_makes_the_vendor_unavailable(
     install_gmi(tmp_path, "echo 'no device' >&2\nexit 2\n", monkeypatch)
     with pytest.raises(VendorUnavailable, match="mthreads-gmi exited 2: no device"):
         registry.hook.hami_discover(spec=SPEC, config={})
+
+
+def test_the_unavailable_reason_is_one_line_even_when_the_tool_prints_several(
+    registry: VendorRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "pymtml", None)
+    install_gmi(
+        tmp_path, "printf 'open /dev/mtgpu.0:\\n  no such device\\n' >&2\nexit 1\n", monkeypatch
+    )
+    with pytest.raises(VendorUnavailable) as raised:
+        registry.hook.hami_discover(spec=SPEC, config={})
+    why = raised.value.why
+    assert "\n" not in why and "\n" not in str(raised.value)
+    assert why.endswith("mthreads-gmi exited 1: open /dev/mtgpu.0: no such device")
