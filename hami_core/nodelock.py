@@ -207,9 +207,7 @@ def release_node_lock(
                     return False
                 if lock.name and not lock.held_by(namespace, name):
                     return False
-            cluster.patch_node_metadata(
-                node, annotations={key: None}, resource_version=_rv(obj)
-            )
+            cluster.patch_node_metadata(node, annotations={key: None}, resource_version=_rv(obj))
             return True
         except NotFound:
             return False

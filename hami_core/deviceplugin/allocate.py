@@ -385,18 +385,19 @@ class Allocator:
                 return True
         return False
 
-    def _pending(self, pod: _Pod, spec: VendorSpec, resource: str) -> tuple[int, ...] | None:
-        """What the kubelet would send for `resource` for each of the pod's next containers."""
+    def _pending(self, pod: _Pod, spec: VendorSpec, resource: str | None) -> tuple[int, ...] | None:
+        """What the kubelet would send for `resource` for each of the pod's next containers
+        (device counts when `resource` is None: every call pops)."""
         if pod.entries is None:
             return None
-        if len(spec.advertised) <= 1:
+        if resource is None or len(spec.advertised) <= 1:
             return tuple(len(e) for e in pod.entries if e)
         return tuple(_expected(spec, resource, n.owner, n.devices) for n in _queue(pod, spec))
 
     def _choose(
         self,
         spec: VendorSpec,
-        resource: str,
+        resource: str | None,
         pods: Sequence[_Pod],
         counts: Sequence[int],
         node: Obj | None,
@@ -420,7 +421,7 @@ class Allocator:
     def _attribute(
         self,
         spec: VendorSpec,
-        resource: str,
+        resource: str | None,
         pods: Sequence[_Pod],
         counts: Sequence[int],
         node: Obj | None,
@@ -429,7 +430,7 @@ class Allocator:
             pod = self._choose(spec, resource, pods, counts, node)
         except AttributionError as exc:
             code = "NOT_FOUND" if isinstance(exc, NoPendingPod) else "UNAVAILABLE"
-            what = "device(s)" if resource == spec.resources.count else resource
+            what = resource if resource and resource != spec.resources.count else "device(s)"
             raise AllocateError(
                 f"node {self.node_name}: {spec.key} Allocate of {counts} {what}: {exc}",
                 code=code,
@@ -545,20 +546,21 @@ class Allocator:
         requests: Sequence[Sequence[str]],
         resource: str | None = None,
     ) -> list[ContainerRuntimeSpec]:
-        """Serve one `Allocate` for `resource` (default: the vendor's count resource): one
-        runtime spec per container request, in order.
+        """Serve one `Allocate` for `resource`: one runtime spec per container request, in
+        order. Without `resource` (a caller that allocates each container in one call, such as
+        the simulator), every request pops its container with the device-count check, as for
+        a vendor with one advertised resource.
 
         Raises `AllocateError` (see the module doc for what was changed in each case).
         """
         if not requests:
             return []
-        name = resource or spec.resources.count
         with self._lock:
-            if len(spec.advertised) <= 1:
-                return self._retrying(spec, lambda: self._allocate_once(spec, name, requests))
+            if resource is None or len(spec.advertised) <= 1:
+                return self._retrying(spec, lambda: self._allocate_once(spec, requests))
             out: list[ContainerRuntimeSpec] = []
             for ids in requests:
-                out.extend(self._retrying(spec, partial(self._allocate_unit, spec, name, ids)))
+                out.extend(self._retrying(spec, partial(self._allocate_unit, spec, resource, ids)))
             return out
 
     def _retrying(
@@ -576,12 +578,12 @@ class Allocator:
         )
 
     def _allocate_once(
-        self, spec: VendorSpec, resource: str, requests: Sequence[Sequence[str]]
+        self, spec: VendorSpec, requests: Sequence[Sequence[str]]
     ) -> list[ContainerRuntimeSpec]:
-        """One vendor resource: every call pops its containers, as HAMi's device plugin does."""
+        """Every call pops its containers, as HAMi's device plugin does."""
         counts = [len(ids) for ids in requests]
         pods, node = self._read(spec)
-        pod = self._attribute(spec, resource, pods, counts, node)
+        pod = self._attribute(spec, None, pods, counts, node)
         assert pod.entries is not None
         entries = [list(e) for e in pod.entries]
         popped: list[tuple[int, list[ContainerDevice]]] = []
@@ -712,7 +714,7 @@ class Allocator:
             if r != resource and (n := _expected(spec, r, head.owner, head.devices)) > 0
         }
         if remaining:
-            self._open[spec.key] = _Open(pod.key, name, remaining, now + self._window)
+            self._open[spec.key] = _Open(pod.key, name, remaining, self._clock() + self._window)
         else:
             self._open.pop(spec.key, None)
         return [result]
@@ -779,7 +781,7 @@ class Allocator:
         cards: list[str] = []
         try:
             pods, node = self._read(spec)
-            pod = self._choose(spec, spec.resources.count, pods, [size], node)
+            pod = self._choose(spec, None, pods, [size], node)
             if pod.entries is not None:
                 cards = [d.uuid for d in next((e for e in pod.entries if e), [])]
         except (AllocateError, AttributionError) as exc:

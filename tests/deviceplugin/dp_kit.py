@@ -25,6 +25,7 @@ from hami_core.model import (
     ContainerDevice,
     ContainerRuntimeSpec,
     Device,
+    DeviceInfo,
     DeviceNode,
     Mount,
     ResourceNames,
@@ -34,15 +35,27 @@ from hami_core.model import (
 from hami_core.nodelock import lock_node
 from hami_core.plugins import VendorRegistry, load_vendors
 from hami_core.protocol import encode_pod_devices
-from hami_core.protocol.keys import ASSIGNED_NODE, BIND_PHASE, BIND_TIME
+from hami_core.protocol.keys import BIND_PHASE, BIND_TIME, NODE_LOCK
 from hami_core.testing.fake_kubelet import FakeKubelet
 
 NODE = "node-a"
 NS = "default"
 
 
-def spec_for(key: str) -> VendorSpec:
-    """The test vendor's spec under `key` (resource `example.com/<key>`)."""
+MEMORY_UNIT_MIB = 1024
+"""One unit of the test vendor's memory resource, when it advertises it."""
+
+
+def spec_for(
+    key: str,
+    *,
+    advertised: Sequence[str] | None = None,
+    keys: Mapping[str, str] | None = None,
+) -> VendorSpec:
+    """The test vendor's spec under `key`: resources `example.com/<key>` (count),
+    `example.com/<key>-mem` and `example.com/<key>-cores`; the count is the only advertised
+    resource unless `advertised` says otherwise; `keys` overrides annotation keys (e.g.
+    `assigned_node`, `bind_phase`, `node_lock`)."""
     return VendorSpec(
         key=key,
         common_word=key.upper(),
@@ -55,10 +68,11 @@ def spec_for(key: str) -> VendorSpec:
             node_register=f"hami.io/node-{key}-register",
             to_allocate=f"hami.io/{key}-devices-to-allocate",
             allocated=f"hami.io/{key}-devices-allocated",
+            **dict(keys or {}),
         ),
         register_format="json",
         mounting="builtin",
-        advertised=(f"example.com/{key}",),
+        advertised=tuple(advertised) if advertised is not None else (f"example.com/{key}",),
         default_split=4,
     )
 
@@ -89,6 +103,12 @@ class TestGpu:
     mount_error: str | None = None
     mount_delay: float = 0.0
     mounts: list[ContainerAllocation] = field(default_factory=list)
+    advertised: tuple[str, ...] | None = None
+    """Resource names served to the kubelet (default: the count resource only)."""
+    keys: Mapping[str, str] = field(default_factory=dict)
+    """Annotation keys that differ from HAMi's (see `spec_for`)."""
+    configs: list[Mapping[str, Any]] = field(default_factory=list)
+    """The device config each `hami_discover` call was given."""
 
     @classmethod
     def from_env(cls) -> TestGpu:
@@ -101,7 +121,14 @@ class TestGpu:
     @property
     def spec(self) -> VendorSpec:
         """This vendor's spec."""
-        return spec_for(self.key)
+        return spec_for(self.key, advertised=self.advertised, keys=self.keys)
+
+    @property
+    def resources(self) -> tuple[str, str, str]:
+        """(count, memory, cores) resource names."""
+        names = self.spec.resources
+        assert names.memory is not None and names.cores is not None
+        return names.count, names.memory, names.cores
 
     @hookimpl
     def hami_vendor(self) -> VendorSpec:
@@ -113,9 +140,22 @@ class TestGpu:
         """The cards, or `VendorUnavailable` when set so."""
         if spec.key != self.key:
             return None
+        self.configs.append(config)
         if self.unavailable is not None:
             raise VendorUnavailable(self.key, self.unavailable)
         return list(self.cards)
+
+    @hookimpl
+    def hami_advertise(self, spec: VendorSpec, resource: str, device: DeviceInfo) -> int | None:
+        """One memory unit per `MEMORY_UNIT_MIB`, one core unit per core percent; the split
+        count (generic rule) for the count resource."""
+        if spec.key != self.key:
+            return None
+        if resource == spec.resources.memory:
+            return device.devmem // MEMORY_UNIT_MIB
+        if resource == spec.resources.cores:
+            return device.devcore
+        return None
 
     @hookimpl
     def hami_mount(self, allocation: ContainerAllocation) -> ContainerRuntimeSpec | None:
@@ -169,13 +209,21 @@ def share(vendor: TestGpu, index: int, mem: int = 1000, cores: int = 25) -> Cont
     return ContainerDevice(vendor.cards[index].uuid, vendor.spec.common_word, mem, cores)
 
 
-def container(name: str, vendor_key: str | None = None, count: int = 1, **env: str) -> Obj:
-    """A container spec, asking for `count` cards of `vendor_key` when given."""
-    limits = {f"example.com/{vendor_key}": str(count)} if vendor_key else {}
+def container(
+    name: str,
+    vendor_key: str | None = None,
+    count: int = 1,
+    *,
+    limits: Mapping[str, int] | None = None,
+    **env: str,
+) -> Obj:
+    """A container spec, asking for `count` cards of `vendor_key` when given, plus `limits`."""
+    wanted = {f"example.com/{vendor_key}": str(count)} if vendor_key else {}
+    wanted.update({k: str(v) for k, v in (limits or {}).items()})
     return {
         "name": name,
         "image": "busybox",
-        "resources": {"limits": limits},
+        "resources": {"limits": wanted},
         "env": [{"name": k, "value": v} for k, v in env.items()],
     }
 
@@ -190,14 +238,18 @@ def scheduled_pod(
     assigned: str | None = None,
     phase: str = "Pending",
     bound: bool = True,
+    specs: Sequence[VendorSpec] = (),
 ) -> Obj:
     """A pod as hami's filter leaves it: decision annotations per vendor key (one entry per
-    container, init first) and `hami.io/vgpu-node`; already bound to `node` unless `bound` is
-    False (then `bind` creates the Binding)."""
-    annotations = {ASSIGNED_NODE: assigned or node}
+    container, init first) and the assigned-node annotation (`hami.io/vgpu-node`, or the key of
+    the vendor's spec in `specs`); already bound to `node` unless `bound` is False (then `bind`
+    creates the Binding)."""
+    given = {s.key: s for s in specs}
+    annotations: dict[str, str] = {}
     for key, per_container in decisions.items():
         value = encode_pod_devices(per_container)
-        spec = spec_for(key)
+        spec = given.get(key) or spec_for(key)
+        annotations[spec.annotations.assigned_node] = assigned or node
         assert spec.annotations.to_allocate is not None
         annotations[spec.annotations.to_allocate] = value
         annotations[spec.annotations.allocated] = value
@@ -215,13 +267,22 @@ def scheduled_pod(
     }
 
 
-def bind(cluster: Cluster, name: str, *, node: str = NODE, lock: bool = True) -> None:
+def bind(
+    cluster: Cluster,
+    name: str,
+    *,
+    node: str = NODE,
+    lock: bool = True,
+    spec: VendorSpec | None = None,
+) -> None:
     """What the scheduler's bind does after filter: node lock, `bind-phase: allocating`, and
-    the Binding when the pod is not bound yet."""
+    the Binding when the pod is not bound yet (with `spec`'s keys when given, else HAMi's)."""
+    keys = spec.annotations if spec is not None else None
     if lock:
-        lock_node(cluster, node, NS, name)
+        lock_node(cluster, node, NS, name, key=keys.node_lock if keys else NODE_LOCK)
+    phase, stamp = (keys.bind_phase, keys.bind_time) if keys else (BIND_PHASE, BIND_TIME)
     pod = cluster.patch_pod_metadata(
-        NS, name, annotations={BIND_PHASE: "allocating", BIND_TIME: str(int(time.time()))}
+        NS, name, annotations={phase: "allocating", stamp: str(int(time.time()))}
     )
     if not pod["spec"].get("nodeName"):
         cluster.bind_pod(NS, name, pod["metadata"].get("uid"), node)

@@ -220,3 +220,29 @@ def test_an_unreadable_lock_is_left_alone_on_release(cluster: MemoryCluster) -> 
     assert release_node_lock(cluster, NODE, NS, "p1") is False
     assert lock_holder(cluster.get_node(NODE)) is None
     assert node_annotations(cluster)[NODE_LOCK] == "a,b"
+
+
+def test_a_vendors_own_lock_key_is_taken_read_and_released_beside_hamis(
+    cluster: MemoryCluster,
+) -> None:
+    volcano = "volcano.sh/mutex.lock"
+    cluster.add_pod(_pod("hami-pod"))
+    lock_node(cluster, NODE, NS, "hami-pod", T0)
+    lock_node(cluster, NODE, NS, "vc-pod", T0, key=volcano)
+    notes = node_annotations(cluster)
+    assert notes[volcano] == "2026-05-01T10:00:00Z,default,vc-pod"
+    held = lock_holder(cluster.get_node(NODE), volcano)
+    assert held is not None and held.held_by(NS, "vc-pod")
+    assert not release_node_lock(cluster, NODE, NS, "vc-pod")  # HAMi's lock is not its own
+    assert release_node_lock(cluster, NODE, NS, "vc-pod", key=volcano)
+    assert volcano not in node_annotations(cluster)
+    assert _holder(cluster) == (NS, "hami-pod")
+
+
+def test_volcanos_bare_time_lock_is_released_by_the_pod_it_was_taken_for(
+    cluster: MemoryCluster,
+) -> None:
+    volcano = "volcano.sh/mutex.lock"
+    cluster.patch_node_metadata(NODE, annotations={volcano: "2026-05-01T10:00:00Z"})
+    assert release_node_lock(cluster, NODE, NS, "any", key=volcano)
+    assert volcano not in node_annotations(cluster)

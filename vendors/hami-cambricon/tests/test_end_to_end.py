@@ -20,8 +20,10 @@ from hami_cambricon import plugin
 from hami_core.deviceplugin.node import DevicePluginNode
 from hami_core.k8s.memory import MemoryCluster
 from hami_core.model import ContainerAllocation, ContainerRuntimeSpec
+from hami_core.nodelock import lock_node
 from hami_core.plugins import VendorRegistry, load_vendors
 from hami_core.protocol import decode_pod_devices
+from hami_core.protocol.keys import BIND_PHASE, NODE_LOCK
 from hami_core.scheduling.cache import UsageCache
 from hami_core.scheduling.engine import Engine
 from hami_core.testing.fake_kubelet import FakeKubelet
@@ -153,3 +155,58 @@ def test_the_node_advertises_vcore_and_the_scheduler_writes_the_smlu_profile(
         f"/dev/cambricon_ipcm{slot}",
         f"/dev/cambricon-caps/cap_dev{slot}_mi1",
     ]
+
+
+def test_a_pod_asking_vcore_and_vmemory_gets_its_mlu_once_and_is_popped_once(
+    registry: VendorRegistry,
+    cluster: MemoryCluster,
+    config: dict[str, Any],
+    node_side: tuple[DevicePluginNode, FakeKubelet],
+) -> None:
+    _, kubelet = node_side
+    for resource in (VCORE, VMEM):
+        kubelet.wait_registered(resource)
+    vcore_ids = [d.id for d in kubelet.wait_devices(VCORE)]
+    vmem_ids = [d.id for d in kubelet.wait_devices(VMEM)]
+    assert len(vmem_ids) == 2 * (23374 // 256)  # memory / 256 per card, not the split count
+    assert vcore_ids[0].rsplit("-", 2)[1] == "core" and vmem_ids[0].rsplit("-", 2)[1] == "memory"
+    cluster.update_status("nodes", NODE, {"capacity": {VCORE: "200", VMEM: "182"}})
+
+    # the scheduler decides and binds (node lock, bind-phase), as hami's extender does
+    obj = {
+        "metadata": {"name": "infer", "namespace": "default"},
+        "spec": {
+            "containers": [
+                {"name": "main", "resources": {"limits": {VMLU: "1", VMEM: "20", VCORE: "10"}}}
+            ]
+        },
+        "status": {"phase": "Pending"},
+    }
+    created = cluster.create("pods", obj, namespace="default")
+    cache = UsageCache.rebuild(registry, config, [cluster.get_node(NODE)], cluster.list_pods())
+    decision = Engine(registry, config, cache).schedule(obj, [NODE], time.time())
+    assert decision.node == NODE, decision
+    slot = decision.annotations["CAMBRICON_DSMLU_PROFILE"].split("_")[0]
+    instance = {"CAMBRICON_DSMLU_PROFILE_INSTANCE": f"1_{slot}_{slot}_1"}  # Cambricon's plugin
+    cluster.patch_pod_metadata("default", "infer", annotations={**decision.annotations, **instance})
+    lock_node(cluster, NODE, "default", "infer")
+    cluster.patch_pod_metadata("default", "infer", annotations={BIND_PHASE: "allocating"})
+    cluster.bind_pod("default", "infer", created["metadata"]["uid"], NODE)
+    before = cluster.get_pod("default", "infer")["metadata"]["resourceVersion"]
+
+    # the kubelet calls both resources of the container: vcore first here
+    by_vcore = kubelet.allocate(VCORE, vcore_ids[:10])
+    assert cluster.get_pod("default", "infer")["metadata"]["resourceVersion"] == before
+    by_vmem = kubelet.allocate(VMEM, vmem_ids[:20])
+
+    assert (list(by_vcore.devices), dict(by_vcore.envs)) == ([], {})
+    assert [d.container_path for d in by_vmem.devices] == [
+        "/dev/cambricon_ctl",
+        f"/dev/cambricon_dev{slot}",
+        f"/dev/cambricon_ipcm{slot}",
+        f"/dev/cambricon-caps/cap_dev{slot}_mi1",
+    ]
+    after = cluster.get_pod("default", "infer")["metadata"]["annotations"]
+    assert after["hami.io/cambricon-mlu-devices-to-allocate"] == ";"  # popped, once
+    assert after[BIND_PHASE] == "success"
+    assert NODE_LOCK not in (cluster.get_node(NODE)["metadata"].get("annotations") or {})

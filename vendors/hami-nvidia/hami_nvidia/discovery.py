@@ -32,8 +32,11 @@ def type_name(model: str) -> str:
     return model if model.startswith("NVIDIA") else f"NVIDIA-{model}"
 
 
-def devices_from(snapshot: NvmlSnapshot, settings: NvidiaSettings) -> list[Device]:
-    """The cards to register: every readable GPU not filtered out by the node config.
+def devices_from(
+    snapshot: NvmlSnapshot, settings: NvidiaSettings, vendor: str = KEY
+) -> list[Device]:
+    """The cards to register (as devices of `vendor`): every readable GPU not filtered out by
+    the node config.
 
     A card whose memory NVML cannot report (NOT_SUPPORTED, e.g. unified-memory GB10) gets
     `preConfiguredDeviceMemory` MiB, or is left out when that is 0; an unhealthy card whose
@@ -71,7 +74,7 @@ def devices_from(snapshot: NvmlSnapshot, settings: NvidiaSettings) -> list[Devic
             extras["links"] = links[gpu.uuid]
         devices.append(
             Device(
-                vendor=KEY,
+                vendor=vendor,
                 uuid=gpu.uuid,
                 index=gpu.index,
                 model=gpu.name or "unknown",

@@ -7,7 +7,8 @@ Sources, later ones winning:
    `NODE_NAME` (passed in as a mapping; the plugin takes it from the binding).
 3. The `nvidia:` section of the device config, with HAMi's keys (`deviceSplitCount`,
    `deviceMemoryScaling`, ...) plus hami's `hookPath`, `vgpuLockPath` (the host directory
-   behind the container's `/tmp/vgpulock`) and `enableTopologyScore`.
+   behind the container's `/tmp/vgpulock`) and `enableTopologyScore`, and Volcano's
+   `gpuMemoryFactor` (MiB per memory unit under the Volcano protocol).
 4. The per-node entry of a `nodeconfig` list (HAMi's device-plugin `config.json` shape, lowercase
    keys) whose `name` equals the node name (`nodeName` in the config, else `NODE_NAME`). The list
    may sit at the top level of the device config or inside `nvidia:`. As in HAMi (mergo with
@@ -66,6 +67,7 @@ class NvidiaSettings:
     hook_path: str = DEFAULT_HOOK_PATH
     lock_dir: str = "/tmp/vgpulock"
     topology_score: bool = False
+    gpu_memory_factor: int = 1
 
     def filtered(self, uuid: str, index: int) -> bool:
         """True when the node config says this card must not be registered."""
@@ -145,6 +147,7 @@ _FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("hook_path", "hookPath", "hookpath", "path"),
     ("lock_dir", "vgpuLockPath", "vgpulockpath", "path"),
     ("topology_score", "enableTopologyScore", "enabletopologyscore", "bool"),
+    ("gpu_memory_factor", "gpuMemoryFactor", "gpumemoryfactor", "split"),
 )
 
 

@@ -18,6 +18,10 @@ __all__ = [
     "ENV_VISIBLE_DEVICES",
     "KEY",
     "SPEC",
+    "VOLCANO_ASSIGNED_TIME",
+    "VOLCANO_KEY",
+    "VOLCANO_MODE",
+    "VOLCANO_SPEC",
 ]
 
 KEY = "nvidia"
@@ -78,3 +82,53 @@ SPEC = VendorSpec(
     default_split=10,
 )
 """The NVIDIA vendor as HAMi v2.8+ speaks it (JSON register annotation, exclusive default)."""
+
+
+VOLCANO_KEY = "nvidia-volcano"
+"""hami's key for NVIDIA GPUs served under Volcano's vGPU protocol (opt-in)."""
+
+VOLCANO_ASSIGNED_TIME = "volcano.sh/vgpu-time"
+"""Pod annotation Volcano's scheduler writes with the decision time (Unix seconds)."""
+
+VOLCANO_MODE = "volcano.sh/vgpu-mode"
+"""Pod annotation a user sets to pin a sharing mode (`hami-core` or `mig`)."""
+
+VOLCANO_SPEC = VendorSpec(
+    key=VOLCANO_KEY,
+    common_word="NVIDIA",
+    display_name="NVIDIA GPU (Volcano vGPU protocol)",
+    resources=ResourceNames(
+        count="volcano.sh/vgpu-number",
+        memory="volcano.sh/vgpu-memory",
+        memory_percentage="volcano.sh/vgpu-memory-percentage",
+        cores="volcano.sh/vgpu-cores",
+    ),
+    advertised=("volcano.sh/vgpu-number", "volcano.sh/vgpu-memory", "volcano.sh/vgpu-cores"),
+    annotations=AnnotationKeys(
+        node_register="volcano.sh/node-vgpu-register",
+        handshake="volcano.sh/node-vgpu-handshake",
+        to_allocate="volcano.sh/devices-to-allocate",
+        allocated="volcano.sh/vgpu-ids-new",
+        use_type="nvidia.com/use-gputype",
+        nouse_type="nvidia.com/nouse-gputype",
+        extra={"assigned_time": VOLCANO_ASSIGNED_TIME, "mode": VOLCANO_MODE},
+        assigned_node="volcano.sh/vgpu-node",
+        bind_phase="volcano.sh/bind-phase",
+        bind_time="volcano.sh/bind-time",
+        node_lock="volcano.sh/mutex.lock",
+    ),
+    register_format="custom",
+    mounting="runtime",
+    memory_unit_mib=1,
+    core_units=100,
+    default_count=1,
+    multi_device="shared",
+    node_lock=True,
+    default_split=10,
+    opt_in=True,
+)
+"""NVIDIA GPUs as `Project-HAMi/volcano-vgpu-device-plugin` serves them to Volcano's
+`deviceshare` scheduler plugin: `volcano.sh/*` resources (all three served to the kubelet),
+node annotation `volcano.sh/node-vgpu-register` in Volcano's `id,count,devmem,type,health,mode:`
+text, Volcano's pod keys and node lock. Memory travels in `gpuMemoryFactor` MiB units.
+`opt_in`: loads only when `HAMI_VENDORS` names `nvidia-volcano` (a node serves one protocol)."""
