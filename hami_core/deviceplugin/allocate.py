@@ -289,7 +289,8 @@ class Allocator:
     `node_devices(vendor)` gives the cards the node agent last discovered (handed to
     `hami_mount`); `config` is the device config, handed to hooks with `nodeName` set to
     `node_name`. `secondary_window` is how long (seconds) after popping a container of a
-    multi-resource vendor its other resource calls are answered from memory.
+    multi-resource vendor its other resource calls are answered from memory. `dry_run` (the
+    simulator) tells vendors to describe their mounts without touching the host.
     """
 
     def __init__(
@@ -303,8 +304,10 @@ class Allocator:
         conflict_retries: int = 5,
         secondary_window: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        dry_run: bool = False,
     ) -> None:
         self.cluster = cluster
+        self.dry_run = dry_run
         self.registry = registry
         self.node_name = node_name
         self.config: Mapping[str, Any] = {**dict(config or {}), "nodeName": node_name}
@@ -752,6 +755,7 @@ class Allocator:
                 node_devices=tuple(self._node_devices(spec.key)),
                 kubelet_ids=tuple(ids),
                 config=self.config,
+                dry_run=self.dry_run,
             )
             result = self.registry.hook.hami_mount(allocation=allocation)
         except Exception as exc:  # a vendor's mount hook must not take the plugin down

@@ -313,6 +313,7 @@ class Simulator:
                 node,
                 config=self.config,
                 node_devices=lambda vendor: self._cards(node, vendor),
+                dry_run=True,
             )
         return allocator
 
@@ -436,6 +437,7 @@ class Simulator:
                 devices=tuple(devices),
                 node_devices=self._cards(node, spec.key),
                 config=self.config,
+                dry_run=True,
             )
             answer = self.registry.hook.hami_mount(allocation=allocation)
         except Exception as exc:  # a vendor's mount hook failing fails this pod only

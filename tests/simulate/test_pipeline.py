@@ -34,6 +34,10 @@ CLUSTER = {
             "name": "mlu-a",
             "devices": [{"vendor": "cambricon", "model": "MLU370-X8", "memory": 24576}],
         },
+        {
+            "name": "dcu-a",
+            "devices": [{"vendor": "hygon", "model": "DCU-Z999", "memory": 16384}],
+        },
     ]
 }
 
@@ -127,16 +131,26 @@ def test_pods_for_another_scheduler_are_left_alone(
 def test_a_refused_allocate_fails_the_pod_and_frees_its_card(
     tmp_path: Path, registry: VendorRegistry
 ) -> None:
-    # An MLU slice needs an sMLU instance that only Cambricon's own plugin creates.
-    slice_ = {"cambricon.com/vmlu": 1, "cambricon.com/mlu.smlu.vmemory": 8}
+    # A vDCU slice masks the card's compute units; for a model hami does not know, the
+    # device plugin refuses the slice until the config names them.
+    slice_ = {"hygon.com/dcunum": 1, "hygon.com/dcumem": 4096, "hygon.com/dcucores": 30}
     result = run(tmp_path, registry, pod("slice", slice_))
     [outcome] = result.pods
-    assert (outcome.stage, outcome.node) == ("allocate-failed", "mlu-a")
+    assert (outcome.stage, outcome.node) == ("allocate-failed", "dcu-a")
     assert outcome.reason is not None
     assert outcome.reason.startswith("Allocate failed: ")
-    assert "sMLU instance" in outcome.reason
+    assert "compute units unknown" in outcome.reason
+    assert outcome.devices["DCU"][0][0].usedmem == 4096
+    assert [c.used for c in result.nodes["dcu-a"]] == [0]
+
+
+def test_a_cambricon_slice_is_simulated_without_an_smlu_instance(
+    tmp_path: Path, registry: VendorRegistry
+) -> None:
+    slice_ = {"cambricon.com/vmlu": 1, "cambricon.com/mlu.smlu.vmemory": 8}
+    [outcome] = run(tmp_path, registry, pod("slice", slice_)).pods
+    assert (outcome.stage, outcome.node) == ("scheduled", "mlu-a")
     assert outcome.devices["MLU"][0][0].usedmem == 8 * 256
-    assert [c.used for c in result.nodes["mlu-a"]] == [0]
 
 
 def test_progress_is_reported_after_each_pod(tmp_path: Path, registry: VendorRegistry) -> None:

@@ -158,6 +158,15 @@ def hami_mutate(
     return nvidia_mutation(spec, container, generic, _settings(config))
 
 
+def _cache_id(allocation: ContainerAllocation) -> str:
+    """A fresh UUID per Allocate, as HAMi's plugin does; a dry run (the simulator) derives it
+    from the pod and container so that its output repeats."""
+    if allocation.dry_run:
+        name = f"{allocation.pod_uid}/{allocation.container}"
+        return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, name))
+    return str(uuidlib.uuid4())
+
+
 @hookimpl
 def hami_mount(allocation: ContainerAllocation) -> ContainerRuntimeSpec | None:
     """Env and mounts for one container (HAMi-core limits through the NVIDIA runtime), the
@@ -172,7 +181,7 @@ def hami_mount(allocation: ContainerAllocation) -> ContainerRuntimeSpec | None:
     if allocation.vendor == VOLCANO_KEY:
         allocation = scaled_allocation(allocation, settings.gpu_memory_factor)
     limited = uses_hami_core(allocation) and bool(allocation.devices)
-    if limited and binding.hami_core_installed(settings.hook_path):
+    if limited and not allocation.dry_run and binding.hami_core_installed(settings.hook_path):
         # Only where HAMi-core is installed: a simulator or a test run creates nothing.
         problems = binding.prepare_container_dirs(
             settings.hook_path, allocation.pod_uid, allocation.container, settings.lock_dir
@@ -182,6 +191,6 @@ def hami_mount(allocation: ContainerAllocation) -> ContainerRuntimeSpec | None:
     return runtime_spec(
         allocation,
         settings,
-        cache_id=str(uuidlib.uuid4()),
+        cache_id=_cache_id(allocation),
         license_present=limited and binding.license_present(settings.hook_path),
     )

@@ -142,6 +142,21 @@ def test_the_hook_uses_a_fresh_cache_file_per_allocate(tmp_path: Path) -> None:
     assert len(caches) == 2 and all(pattern.match(c) for c in caches)
 
 
+def test_a_dry_run_names_the_cache_file_after_the_container_and_touches_nothing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "vgpu").mkdir()
+    (tmp_path / "vgpu" / "libvgpu.so").write_text("")
+    config = {"nvidia": {"hookPath": str(tmp_path)}}
+    dry = allocation([(A, 3000, 30)], config=config).model_copy(update={"dry_run": True})
+    first, second = plugin.hami_mount(dry), plugin.hami_mount(dry)
+    assert first is not None and second is not None
+    cache = first.envs["CUDA_DEVICE_MEMORY_SHARED_CACHE"]
+    assert cache == second.envs["CUDA_DEVICE_MEMORY_SHARED_CACHE"]
+    assert cache.startswith(f"{tmp_path}/vgpu/") and cache.endswith(".cache")
+    assert not (tmp_path / "vgpu" / "containers").exists()
+
+
 def test_the_hook_answers_none_for_other_vendors() -> None:
     other = allocation([(A, 1, 0)]).model_copy(update={"vendor": "hygon"})
     assert plugin.hami_mount(other) is None
