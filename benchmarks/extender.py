@@ -1,0 +1,390 @@
+"""Filter + bind throughput of the extender over HTTP, against a baseline of direct calls.
+
+A server process builds an in-memory cluster (`MemoryCluster`) of N nodes with G GPUs each
+(80 GiB, split 10, registered as HAMi's NVIDIA device plugin writes them) and R running pods,
+and starts the scheduler service on it (informer, usage cache, leader election, register loop).
+Each node's device plugin is played inside the cluster: the moment a pod is bound it is marked
+`bind-phase: success` and its node lock released, so the next pod placed there can bind. The
+cluster indexes pods by node, as the apiserver's watch cache does for `spec.nodeName` (bind
+lists the pods bound to its node under the lock).
+
+For P new pods each, one after the other as kube-scheduler's scheduling loop sends them:
+
+* baseline: in the server process, the service's filter and bind handlers called directly;
+* http: from this process (kube-scheduler's place), POST `/filter` with Go-cased
+  `ExtenderArgs` (C candidate node names) and POST `/bind` with `ExtenderBindingArgs` to the
+  service served by uvicorn on a loopback port, over keep-alive connections with TCP_NODELAY
+  (as Go's net package sets it).
+
+Prints pods/s of each (wall clock over the whole series) and per CPU second of the server
+process (all its threads: handlers, HTTP, informer, events; the figure that does not depend on
+what else the machine runs), the ratio, filter and bind latency percentiles, and the engine's
+mean share of a filter (`Engine.schedule` timed in the server).
+Goal at `--nodes 1000`: >= 500 pods/s over HTTP.
+
+Run: `python benchmarks/extender.py [--nodes 1000] [--gpus 8] [--running 2000] [--pods 400]
+[--candidates 100]` (`--candidates 0` sends every node, as kube-scheduler does when it finds
+every node feasible in a small cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing
+import random
+import socket
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import httpx
+
+from hami_core import hookimpl
+from hami_core.k8s.memory import MemoryCluster
+from hami_core.model import AnnotationKeys, ResourceNames, VendorSpec
+from hami_core.nodelock import release_node_lock
+from hami_core.plugins import VendorRegistry, load_vendors
+from hami_core.protocol import ContainerDevice, DeviceInfo, encode_node_devices, encode_pod_devices
+from hami_core.protocol.keys import BIND_PHASE, BIND_PHASE_SUCCESS
+from hami_core.scheduler import SchedulerService, SchedulerSettings
+from hami_core.scheduler.wire import parse_bind_args, parse_filter_args
+
+GOAL_PODS_PER_S = 500.0
+CARD_MIB = 81559
+SPLIT = 10
+NAMESPACE = "bench"
+
+SPEC = VendorSpec(
+    key="nvidia",
+    common_word="NVIDIA",
+    resources=ResourceNames(
+        count="nvidia.com/gpu",
+        memory="nvidia.com/gpumem",
+        memory_percentage="nvidia.com/gpumem-percentage",
+        cores="nvidia.com/gpucores",
+    ),
+    annotations=AnnotationKeys(
+        node_register="hami.io/node-nvidia-register",
+        handshake="hami.io/node-handshake",
+        to_allocate="hami.io/vgpu-devices-to-allocate",
+        allocated="hami.io/vgpu-devices-allocated",
+    ),
+    register_format="json",
+    mounting="runtime",
+    advertised=("nvidia.com/gpu",),
+    exclusive_by_default=True,
+)
+
+
+class NvidiaLike:
+    """A vendor with NVIDIA's names whose rules are hami's generic ones."""
+
+    @hookimpl
+    def hami_vendor(self) -> VendorSpec:
+        """The NVIDIA-like spec."""
+        return SPEC
+
+
+def registry() -> VendorRegistry:
+    """A registry with only the NVIDIA-like vendor."""
+    return load_vendors(environ={}, entry_points_=[], plugins=[("nvidia", NvidiaLike())])
+
+
+class InstantDevicePlugins(MemoryCluster):
+    """A cluster whose nodes' device plugins allocate a pod the moment it is bound, and whose
+    pods-by-node list is indexed, as the apiserver's watch cache indexes `spec.nodeName`
+    (`MemoryCluster` alone matches the field selector against every pod)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.by_node: dict[str, set[tuple[str, str]]] = {}
+
+    def add_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """Create a pod (indexed when it names its node)."""
+        created = super().add_pod(pod)
+        self._index(created)
+        return created
+
+    def _index(self, pod: dict[str, Any]) -> None:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            meta = pod["metadata"]
+            self.by_node.setdefault(node, set()).add((meta["namespace"], meta["name"]))
+
+    def list_pods(
+        self,
+        *,
+        namespace: str | None = None,
+        node_name: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Pods; those of one node through the index."""
+        if node_name is None or namespace is not None or label_selector is not None:
+            return super().list_pods(
+                namespace=namespace, node_name=node_name, label_selector=label_selector
+            )
+        found = []
+        for ns, name in sorted(self.by_node.get(node_name, ())):
+            pod = self.get_pod(ns, name)
+            if (pod.get("spec") or {}).get("nodeName") == node_name:
+                found.append(pod)
+        return found
+
+    def bind_pod(self, namespace: str, name: str, uid: str | None, node: str) -> None:
+        """Bind, then do what the node's device plugin does once Allocate is done."""
+        super().bind_pod(namespace, name, uid, node)
+        self.by_node.setdefault(node, set()).add((namespace, name))
+        self.patch_pod_metadata(namespace, name, annotations={BIND_PHASE: BIND_PHASE_SUCCESS})
+        release_node_lock(self, node, namespace, name)
+
+
+def card_ids(i: int, gpus: int) -> list[str]:
+    """The UUIDs of node i's cards."""
+    return [f"GPU-{i:08x}-{g:04x}-4e5f-8a9b-{i * gpus + g:012x}" for g in range(gpus)]
+
+
+def node_obj(i: int, gpus: int) -> dict[str, Any]:
+    """Node i with its register annotation and allocatable GPUs."""
+    cards = [
+        DeviceInfo(
+            id=uuid,
+            index=g,
+            count=SPLIT,
+            devmem=CARD_MIB,
+            devcore=100,
+            type="NVIDIA-NVIDIA H100 80GB HBM3",
+            numa=g * 2 // gpus,
+            mode="hami-core",
+            health=True,
+        )
+        for g, uuid in enumerate(card_ids(i, gpus))
+    ]
+    count = str(gpus * SPLIT)
+    return {
+        "metadata": {
+            "name": f"node-{i:05d}",
+            "annotations": {"hami.io/node-nvidia-register": encode_node_devices(cards)},
+        },
+        "status": {"capacity": {"nvidia.com/gpu": count}, "allocatable": {"nvidia.com/gpu": count}},
+    }
+
+
+def running_pod(i: int, node: int, gpus: int, rng: random.Random) -> dict[str, Any]:
+    """A running pod holding a 4000 MiB, 10 % share of one of node `node`'s cards."""
+    share = ContainerDevice(rng.choice(card_ids(node, gpus)), "NVIDIA", 4000, 10)
+    value = encode_pod_devices([[share]])
+    name = f"node-{node:05d}"
+    return {
+        "metadata": {
+            "name": f"run-{i}",
+            "namespace": NAMESPACE,
+            "annotations": {
+                "hami.io/vgpu-node": name,
+                "hami.io/vgpu-devices-to-allocate": "",
+                "hami.io/vgpu-devices-allocated": value,
+                BIND_PHASE: BIND_PHASE_SUCCESS,
+            },
+        },
+        "spec": {"nodeName": name, "containers": [{"name": "main"}]},
+        "status": {"phase": "Running"},
+    }
+
+
+def new_pod(name: str) -> dict[str, Any]:
+    """A pending pod asking for one 4000 MiB, 20 % share."""
+    limits = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "4000", "nvidia.com/gpucores": "20"}
+    return {
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "schedulerName": "hami-scheduler",
+            "containers": [{"name": "main", "image": "train", "resources": {"limits": limits}}],
+        },
+    }
+
+
+@dataclass
+class Series:
+    """One measured series: wall seconds for all pods, per-call latencies (s), and the server
+    process's CPU seconds over the series."""
+
+    seconds: float
+    filters: list[float]
+    binds: list[float]
+    cpu: float = 0.0
+
+    def rate(self) -> float:
+        """Pods per second (wall clock)."""
+        return len(self.filters) / self.seconds
+
+    def capacity(self) -> float:
+        """Pods per second of the server process's CPU time (all its threads)."""
+        return len(self.filters) / self.cpu if self.cpu > 0 else float("nan")
+
+    def line(self, label: str, engine_ms: float) -> str:
+        """One printed line of figures."""
+        return (
+            f"{label:>24}: {self.rate():6.1f} pods/s ({self.capacity():6.1f} per server CPU "
+            f"second) | filter p50 {pct(self.filters, 0.5):5.2f} "
+            f"ms p99 {pct(self.filters, 0.99):6.2f} ms (engine mean {engine_ms:5.2f} ms) | "
+            f"bind p50 {pct(self.binds, 0.5):5.2f} ms p99 {pct(self.binds, 0.99):6.2f} ms"
+        )
+
+
+def pct(samples: Sequence[float], q: float) -> float:
+    """The q-quantile in milliseconds."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+
+Call = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def run_series(
+    pods: Sequence[dict[str, Any]], candidates: Callable[[], list[str]], filt: Call, bind: Call
+) -> Series:
+    """Filter and bind each pod in turn, as kube-scheduler's scheduling loop does."""
+    filters: list[float] = []
+    binds: list[float] = []
+    start = time.perf_counter()
+    for pod in pods:
+        meta = pod["metadata"]
+        nodes = candidates()
+        t0 = time.perf_counter()
+        result = filt({"Pod": pod, "Nodes": None, "NodeNames": nodes})
+        t1 = time.perf_counter()
+        assert not result["Error"] and result["NodeNames"], result
+        args = {
+            "PodName": meta["name"],
+            "PodNamespace": NAMESPACE,
+            "PodUID": meta["uid"],
+            "Node": result["NodeNames"][0],
+        }
+        answer = bind(args)
+        t2 = time.perf_counter()
+        assert answer == {"Error": ""}, answer
+        filters.append(t1 - t0)
+        binds.append(t2 - t1)
+    return Series(time.perf_counter() - start, filters, binds)
+
+
+def sampler(names: list[str], size: int, seed: int) -> Callable[[], list[str]]:
+    """Candidate lists of `size` names (every node when `size` covers them all)."""
+    rng = random.Random(seed)
+    if size >= len(names):
+        return lambda: names
+    return lambda: rng.sample(names, size)
+
+
+def server(conn: Connection, args: argparse.Namespace) -> None:
+    """The server process: cluster, service, the direct series, then HTTP until told to stop."""
+    rng = random.Random(args.seed)
+    cluster = InstantDevicePlugins(history_limit=1000)
+    for i in range(args.nodes):
+        cluster.add_node(node_obj(i, args.gpus))
+    for i in range(args.running):
+        cluster.add_pod(running_pod(i, rng.randrange(args.nodes), args.gpus, rng))
+    names = [f"node-{i:05d}" for i in range(args.nodes)]
+    size = args.nodes if args.candidates <= 0 else min(args.candidates, args.nodes)
+
+    settings = SchedulerSettings(identity="bench", register_interval=3600.0)
+    service = SchedulerService(cluster, registry(), {}, settings)
+    service.start()
+    assert service.informer.wait_synced(120), "the caches did not sync"
+    gc.freeze()  # as a long-running service would once its caches are filled
+
+    engine: list[float] = []
+    schedule = service.engine.schedule
+
+    def timed_schedule(*a: Any, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return schedule(*a, **kw)
+        finally:
+            engine.append(time.perf_counter() - t0)
+
+    service.engine.schedule = timed_schedule  # type: ignore[method-assign]
+
+    direct_pods = [cluster.add_pod(new_pod(f"direct-{i}")) for i in range(args.pods)]
+    cpu = time.process_time()
+    direct = run_series(
+        direct_pods,
+        sampler(names, size, args.seed),
+        lambda body: service.filter(parse_filter_args(json.loads(json.dumps(body)))),
+        lambda body: service.bind(parse_bind_args(body)),
+    )
+    direct.cpu = time.process_time() - cpu
+    direct_engine = statistics.mean(engine) * 1000
+    engine.clear()
+    http_pods = [cluster.add_pod(new_pod(f"http-{i}")) for i in range(args.pods)]
+    with service.serve_in_thread() as running:
+        conn.send((running.url, http_pods, names, size))
+        cpu = time.process_time()
+        conn.recv()  # the client is done
+        http_cpu = time.process_time() - cpu
+    conn.send((direct, direct_engine, statistics.mean(engine) * 1000, http_cpu))
+    service.stop()
+
+
+def main() -> None:
+    """Start the server process, run the HTTP series from here, print figures and the goal."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--gpus", type=int, default=8)
+    parser.add_argument("--running", type=int, default=2000, help="pods already running")
+    parser.add_argument("--pods", type=int, default=400, help="pods scheduled per series")
+    parser.add_argument(
+        "--candidates", type=int, default=100, help="node names per filter (0: every node)"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=server, args=(theirs, args), daemon=True)
+    process.start()
+    url, pods, names, size = ours.recv()
+    print(
+        f"cluster: {args.nodes} nodes x {args.gpus} GPUs, {args.running} running pods; "
+        f"{args.pods} pods per series, {size} candidate nodes per filter"
+    )
+    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    with httpx.Client(base_url=url, transport=transport) as http:
+
+        def post(verb: str) -> Call:
+            def call(body: dict[str, Any]) -> dict[str, Any]:
+                response = http.post(
+                    f"/{verb}",
+                    content=json.dumps(body, separators=(",", ":")),
+                    headers={"Content-Type": "application/json"},
+                )
+                assert response.status_code == 200, response.text
+                result: dict[str, Any] = response.json()
+                return result
+
+            return call
+
+        http.get("/healthz")
+        over_http = run_series(
+            pods, sampler(names, size, args.seed + 1), post("filter"), post("bind")
+        )
+    ours.send("done")
+    direct, direct_engine, http_engine, over_http.cpu = ours.recv()
+    process.join(30)
+
+    print(direct.line("baseline (direct calls)", direct_engine))
+    print(over_http.line("http (uvicorn + httpx)", http_engine))
+    print(
+        f"http / direct: {over_http.rate() / direct.rate():.2f}x wall, "
+        f"{over_http.capacity() / direct.capacity():.2f}x per server CPU second"
+    )
+    verdict = "yes" if over_http.rate() >= GOAL_PODS_PER_S else "no"
+    print(f"goal: >= {GOAL_PODS_PER_S:.0f} pods/s over HTTP at {args.nodes} nodes: {verdict}")
+
+
+if __name__ == "__main__":
+    main()

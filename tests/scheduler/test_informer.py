@@ -1,0 +1,156 @@
+"""The informer keeps the usage cache right through watch drops, relists and odd pods, over the
+real client against the fake apiserver."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from extender_kit import (
+    ALLOCATED,
+    GPU,
+    GPUMEM,
+    TO_ALLOCATE,
+    card_id,
+    eventually,
+    gpu_node,
+    user_pod,
+)
+
+from hami_core.k8s.kube import KubeCluster
+from hami_core.plugins import VendorRegistry
+from hami_core.protocol import ContainerDevice
+from hami_core.protocol.keys import ASSIGNED_NODE
+from hami_core.scheduler import Informer
+from hami_core.scheduler.decisions import decision_keys
+from hami_core.scheduling.cache import UsageCache
+from hami_core.testing import FakeApiServer
+
+
+@pytest.fixture
+def kube(api: FakeApiServer) -> Iterator[KubeCluster]:
+    cluster = api.kube_cluster(request_timeout=5.0, watch_timeout_seconds=30)
+    yield cluster
+    cluster.close()
+
+
+def start(kube: KubeCluster, registry: VendorRegistry, **kwargs: object) -> Informer:
+    cache = UsageCache(registry)
+    informer = Informer(kube, cache, decision_keys=decision_keys(registry.specs()), **kwargs)  # type: ignore[arg-type]
+    informer.start()
+    assert informer.wait_synced(5)
+    return informer
+
+
+def used_memory(cache: UsageCache, node: str) -> int:
+    with cache.locked():
+        state = cache.node(node)
+        return sum(d.usedmem for d in state.all_cards()) if state is not None else -1
+
+
+def running_pod(
+    name: str, node: str, mem: int, *, bound_to: str | None = None
+) -> dict[str, object]:
+    value = f"{card_id(node, 0)},TGPU,{mem},0:;"
+    pod = user_pod(
+        name,
+        {GPU: "1", GPUMEM: str(mem)},
+        annotations={ASSIGNED_NODE: node, ALLOCATED: value, TO_ALLOCATE: ""},
+    )
+    pod["spec"]["nodeName"] = bound_to or node
+    return pod
+
+
+def test_pods_and_nodes_flow_into_the_cache_across_dropped_watches(
+    api: FakeApiServer, kube: KubeCluster, registry: VendorRegistry
+) -> None:
+    added: list[str] = []
+    api.state.add_node(gpu_node("node-a"))
+    api.state.add_pod(running_pod("one", "node-a", 1000))
+    informer = start(kube, registry, on_node_added=added.append)
+    try:
+        cache = informer.cache
+        assert used_memory(cache, "node-a") == 1000
+        assert added == ["node-a"]
+
+        eventually(lambda: api.open_watches == 2, what="both watches to be open")
+        assert api.faults.drop_watches() == 2
+        api.state.add_node(gpu_node("node-b"))
+        api.state.add_pod(running_pod("two", "node-b", 3000))
+        eventually(lambda: used_memory(cache, "node-b") == 3000, what="node-b's pod")
+        assert added == ["node-a", "node-b"]
+        assert [p["metadata"]["name"] for p in informer.assigned_pods(["node-b"])] == ["two"]
+
+        api.state.delete_pod("default", "one")
+        eventually(lambda: used_memory(cache, "node-a") == 0, what="the deleted pod to go")
+        api.state.delete_node("node-b")
+        eventually(lambda: cache.node("node-b") is None, what="the deleted node to go")
+    finally:
+        informer.stop()
+
+
+def test_the_informer_relists_every_resync_period(
+    api: FakeApiServer, kube: KubeCluster, registry: VendorRegistry
+) -> None:
+    api.state.add_node(gpu_node("node-a"))
+    informer = start(kube, registry, resync_period=0.2)
+    try:
+        relists = informer.relists
+        eventually(lambda: informer.relists >= relists + 4, what="periodic relists")
+    finally:
+        informer.stop()
+
+
+def test_a_relist_forgets_what_vanished_while_the_watch_was_down(
+    api: FakeApiServer, kube: KubeCluster, registry: VendorRegistry
+) -> None:
+    api.state.add_node(gpu_node("node-a"))
+    api.state.add_pod(running_pod("one", "node-a", 1000))
+    informer = start(kube, registry)
+    try:
+        eventually(lambda: api.open_watches == 2, what="both watches to be open")
+        api.faults.fail_next("GET", r"/api/v1/pods$", status=503, count=1000)
+        api.faults.drop_watches()
+        api.state.delete_pod("default", "one")
+        api.state.compact()  # the DELETED event is gone from the history: only a relist sees it
+        assert used_memory(informer.cache, "node-a") == 1000
+        api.faults.clear()
+        eventually(lambda: used_memory(informer.cache, "node-a") == 0, what="the relist")
+    finally:
+        informer.stop()
+
+
+def test_a_decision_contradicted_by_the_binding_is_not_counted(
+    api: FakeApiServer, kube: KubeCluster, registry: VendorRegistry
+) -> None:
+    api.state.add_node(gpu_node("node-a"))
+    api.state.add_node(gpu_node("node-b"))
+    # claims node-a's card, but runs on node-b: hami never writes that pair
+    api.state.add_pod(running_pod("liar", "node-a", 5000, bound_to="node-b"))
+    api.state.add_pod(running_pod("honest", "node-a", 1000))
+    informer = start(kube, registry)
+    try:
+        assert used_memory(informer.cache, "node-a") == 1000
+        assert used_memory(informer.cache, "node-b") == 0
+    finally:
+        informer.stop()
+
+
+def test_a_relist_drops_the_reservation_of_a_pod_that_is_gone(
+    api: FakeApiServer, kube: KubeCluster, registry: VendorRegistry
+) -> None:
+    api.state.add_node(gpu_node("node-a"))
+    informer = start(kube, registry)
+    try:
+        share = ContainerDevice(card_id("node-a", 0), "TGPU", 2000, 0)
+        # filter reserved for a pod this replica never saw, deleted while its watch was down
+        informer.cache.reserve("default/ghost", "node-a", {"tgpu": [[share]]}, time.time())
+        informer.cache.reserve("default/young", "node-a", {"tgpu": [[share]]}, time.time())
+        api.state.add_pod(user_pod("young", {GPU: "1"}))  # exists, just not listed yet
+        assert used_memory(informer.cache, "node-a") == 4000
+        informer.resync()
+        eventually(lambda: used_memory(informer.cache, "node-a") == 2000, what="the relist")
+        assert list(informer.cache.reservations()) == ["default/young"]
+    finally:
+        informer.stop()
