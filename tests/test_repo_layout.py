@@ -81,3 +81,14 @@ def test_lock_files_and_build_outputs_are_ignored() -> None:
     ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
     for entry in ("uv.lock", ".venv/", "__pycache__/", "*.egg-info/", "build/", "dist/"):
         assert entry in ignored
+
+
+def test_the_example_vendor_stays_small() -> None:
+    package = ROOT / "examples" / "hami-example-accelerator" / "hami_example"
+    lines = [
+        line
+        for source in package.glob("*.py")
+        for line in source.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(lines) <= 60, "a new accelerator should take a few dozen lines"

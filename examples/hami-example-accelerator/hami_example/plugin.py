@@ -1,8 +1,5 @@
 """hami hooks for the example accelerator: spec, discovery and mounting."""
 
-from collections.abc import Mapping
-from typing import Any
-
 from hami_core import hookimpl
 from hami_core.model import (
     AnnotationKeys,
@@ -18,11 +15,11 @@ from hami_example import binding
 SPEC = VendorSpec(
     key="example",
     common_word="EXAMPLE",
-    display_name="Example XPU",
     resources=ResourceNames(
         count="example.com/xpu", memory="example.com/xpu-memory", cores="example.com/xpu-cores"
     ),
     advertised=("example.com/xpu",),
+    ignored_by_scheduler=("example.com/xpu", "example.com/xpu-memory", "example.com/xpu-cores"),
     annotations=AnnotationKeys(
         node_register="hami.io/node-example-register",
         handshake="hami.io/node-handshake-example",
@@ -40,7 +37,7 @@ def hami_vendor() -> VendorSpec:
 
 
 @hookimpl
-def hami_discover(spec: VendorSpec, config: Mapping[str, Any]) -> list[Device] | None:
+def hami_discover(spec: VendorSpec, config: object) -> list[Device] | None:
     if spec.key != SPEC.key:
         return None
     cards = binding.read_cards()
@@ -53,7 +50,6 @@ def hami_discover(spec: VendorSpec, config: Mapping[str, Any]) -> list[Device] |
 def hami_mount(allocation: ContainerAllocation) -> ContainerRuntimeSpec | None:
     if allocation.vendor != SPEC.key:
         return None
-    envs = {"EXAMPLE_VISIBLE_DEVICES": ",".join(d.uuid for d in allocation.devices)}
-    for i, d in enumerate(allocation.devices):
-        envs[f"EXAMPLE_MEMORY_LIMIT_{i}"] = f"{d.usedmem}m"
+    envs = {f"EXAMPLE_MEMORY_LIMIT_{i}": f"{d.usedmem}m" for i, d in enumerate(allocation.devices)}
+    envs["EXAMPLE_VISIBLE_DEVICES"] = ",".join(d.uuid for d in allocation.devices)
     return ContainerRuntimeSpec(envs=envs)
