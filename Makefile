@@ -39,6 +39,9 @@ pytest:
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/codec.py
 	$(BIN)/python benchmarks/scheduler.py
+	$(BIN)/python benchmarks/allocate.py
+	$(BIN)/python benchmarks/extender.py
+	$(BIN)/python benchmarks/simulate.py --nodes 100 --pods 1000
 
 protos: $(VENV)/.installed-test
 	$(BIN)/python scripts/gen-protos
