@@ -9,7 +9,10 @@ evidence, strongest first:
 1. A pod part-way through allocation (some containers already popped): the kubelet admits one
    pod at a time and allocates all its containers back to back.
 2. The node-lock holder: the scheduler binds one pod per node at a time under the lock, which
-   the device plugin releases only when that pod's allocation ends.
+   the device plugin releases only when that pod's allocation ends — unless another candidate
+   could take the same request (its lock expired or was broken while it waited for the
+   kubelet): then it is ambiguous, and HAMi's "the holder wins" would hand one pod's devices
+   to another.
 3. The only candidate.
 4. Among several, the only one whose next containers ask for exactly as many devices (or units
    of the called resource) as the kubelet's request carries.
@@ -110,11 +113,20 @@ def choose(
                 f"by {held.key}; refusing to guess"
             )
         return _settle(current, candidates, counts)
+    fitting = [c for c in candidates if c.fits(counts)]
     if held is not None:
-        return _settle(held, candidates, counts)
+        # The lock names the pod the scheduler bound last, but a pod whose lock expired (or was
+        # broken) may be the one the kubelet is starting now: trust the holder only when no
+        # other candidate could take this request.
+        rivals = [c for c in fitting if c is not held]
+        if rivals:
+            raise AmbiguousPod(
+                f"the node lock is held by {held.key}, but {_keys(rivals)} also wait(s) for "
+                f"{list(counts)} device(s) on this node; refusing to guess"
+            )
+        return held
     if len(candidates) == 1:
         return candidates[0]
-    fitting = [c for c in candidates if c.fits(counts)]
     if len(fitting) == 1:
         return fitting[0]
     among = fitting or list(candidates)

@@ -78,15 +78,15 @@ def test_four_pending_pods_each_get_their_own_devices(
         assert pod_annotations(cluster, f"pod{n}")[BIND_PHASE] == "success"
 
 
-def test_the_lock_holder_is_served_among_look_alikes_and_the_rest_wait(
+def test_the_lock_holder_is_served_and_the_rest_wait(
     cluster: MemoryCluster, gpu: TestGpu, node: tuple[DevicePluginNode, FakeKubelet]
 ) -> None:
     _, kubelet = node
     for i in range(4):
+        # p2 asks one card; the others (whose locks expired) ask two, so they cannot be meant
+        shares = [share(gpu, i)] if i == 2 else [share(gpu, i), share(gpu, (i + 1) % 4)]
         cluster.add_pod(
-            scheduled_pod(
-                f"p{i}", {"testgpu": [[share(gpu, i)]]}, containers=[container("main", "testgpu")]
-            )
+            scheduled_pod(f"p{i}", {"testgpu": [shares]}, containers=[container("main", "testgpu")])
         )
         bind(cluster, f"p{i}", lock=False)
     bind(cluster, "p2")  # the scheduler's bind holds the node lock for p2

@@ -21,9 +21,17 @@ def test_the_only_candidate_is_chosen_even_if_its_count_differs() -> None:
     assert choose([only], [1], None) is only
 
 
-def test_the_lock_holder_wins_over_look_alikes() -> None:
-    pods = [_c("a", 1), _c("b", 1), _c("c", 1), _c("d", 1)]
+def test_the_lock_holder_wins_when_no_other_pod_could_take_the_request() -> None:
+    pods = [_c("a", 2), _c("b", 2), _c("c", 1), _c("d", 4)]
     assert choose(pods, [1], ("default", "c")).name == "c"
+
+
+def test_the_lock_holder_is_not_trusted_among_look_alikes() -> None:
+    # a's lock expired while it waited for the kubelet; c took the lock since: the kubelet may
+    # be starting either, so hami must not hand c's devices to a's container.
+    pods = [_c("a", 1), _c("b", 1), _c("c", 1), _c("d", 1)]
+    with pytest.raises(AmbiguousPod, match=r"held by default/c, but default/a, default/b"):
+        choose(pods, [1], ("default", "c"))
 
 
 def test_a_pod_part_way_through_allocation_goes_first() -> None:
@@ -56,7 +64,7 @@ def test_look_alikes_without_a_lock_are_ambiguous() -> None:
 
 def test_a_holder_that_does_not_fit_while_another_does_is_not_blamed() -> None:
     pods = [_c("holder", 2), _c("other", 1)]
-    with pytest.raises(AmbiguousPod, match=r"default/holder is next.*default/other does"):
+    with pytest.raises(AmbiguousPod, match=r"held by default/holder, but default/other"):
         choose(pods, [1], ("default", "holder"))
 
 
