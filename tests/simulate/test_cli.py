@@ -27,7 +27,7 @@ def test_json_has_the_documented_shape(cli: Cli) -> None:
     assert err == ""
     data = json.loads(out)
     assert set(data) == {"pods", "nodes"}
-    assert len(data["pods"]) == 29
+    assert len(data["pods"]) == 31
     for pod in data["pods"]:
         assert set(pod) == POD_KEYS
         assert (pod["node"] is None) == (
@@ -67,7 +67,7 @@ def test_the_table_shows_pods_reasons_cards_and_a_summary(cli: Cli) -> None:
         "ml/too-big",
         "gpu-a100-1",
         "Mthreads",
-        "29 pods: 26 scheduled, 1 unschedulable, 1 denied, 1 skipped",
+        "31 pods: 28 scheduled, 1 unschedulable, 1 denied, 1 skipped",
     ):
         assert text in out, text
     assert "4/4 CardInsufficientMemory" in out
@@ -113,7 +113,7 @@ def test_the_html_report_is_self_contained_with_tables_and_a_chart(
     assert page.title.startswith("hami simulate")
     assert page.tags.count("table") == 3  # fill by card type, pods, cards
     # the pods table lists every pod; the cards table every card
-    assert 29 in page.rows_in_tbody
+    assert 31 in page.rows_in_tbody
     assert (4 + 4 + 4 + 8 + 4 + 4 + 4 + 4 + 4) in page.rows_in_tbody
     # one chart per node, with a memory and a cores bar (plus their tracks) per card
     figures = page.tags.count("figure")

@@ -136,7 +136,23 @@ def test_hygon_whole_cards_get_their_device_nodes(example: SimulationResult) -> 
     assert re.fullmatch(r"/dev/dri/card[0-3]", paths[1])
     pair = pod(example, "hpc/dcu-pair")
     assert [(m, c) for _, m, c in shares(pair, "DCU")] == [(32768, 100), (32768, 100)]
-    assert len(node_paths(container(pair, "main"))) == 3
+    assert len(node_paths(container(pair, "main"))) == 5  # /dev/kfd, card and renderD each
+
+
+def test_hygon_slice_gets_a_vdcu_config_mount(example: SimulationResult) -> None:
+    slice_ = pod(example, "hpc/dcu-slice")
+    assert slice_.node == "dcu-z100-1"
+    assert [(m, c) for _, m, c in shares(slice_, "DCU")] == [(8192, 25)]
+    main = container(slice_, "main")
+    assert {m["container_path"] for m in main.mounts} >= {"/etc/vdev/docker", "/opt/hyhal"}
+    assert node_paths(main)[0] == "/dev/kfd"
+
+
+def test_cambricon_slice_names_its_smlu_node(example: SimulationResult) -> None:
+    slice_ = pod(example, "hpc/mlu-slice")
+    assert slice_.node == "mlu-370-1"
+    assert [(m, c) for _, m, c in shares(slice_, "MLU")] == [(16 * 256, 25)]
+    assert any(p.startswith("/dev/cambricon-caps/") for p in node_paths(container(slice_, "main")))
 
 
 def test_cambricon_cards_are_read_from_capacity(example: SimulationResult) -> None:
