@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from hami_core.k8s.cluster import Cluster, ClusterError, NotFound, WatchEvent
-from hami_core.protocol.keys import ASSIGNED_NODE
+from hami_core.protocol.keys import ASSIGNED_NODE, NODE_LOCK
 from hami_core.scheduler.decisions import usage_view
 from hami_core.scheduling.cache import UsageCache, pod_key
 
@@ -98,6 +98,7 @@ class Informer:
         resync_period: float = 300.0,
         backoff: tuple[float, float] = (0.1, 5.0),
         on_node_added: Callable[[str], None] | None = None,
+        on_lock_orphaned: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.cluster = cluster
         self.cache = cache
@@ -105,6 +106,7 @@ class Informer:
         self.resync_period = resync_period
         self.backoff = backoff
         self.on_node_added = on_node_added
+        self.on_lock_orphaned = on_lock_orphaned
         self.relists = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -113,6 +115,7 @@ class Informer:
         self._nodes: set[str] = set()
         self._pods: dict[str, str | None] = {}  # pod key -> node it holds devices on
         self._assigned: dict[str, dict[str, Obj]] = {}  # node -> pod key -> trimmed pod
+        self._locks: dict[str, str] = {}  # node -> its node-lock annotation value
         self._streams: dict[str, Iterator[WatchEvent]] = {}
         self._threads: list[threading.Thread] = []
 
@@ -225,7 +228,9 @@ class Informer:
             self.cache.remove_node(name)
             with self._lock:
                 self._nodes.discard(name)
+                self._locks.pop(name, None)
             return
+        self._note_lock(name, event.object)
         self.cache.upsert_node(event.object)
         with self._lock:
             added = name not in self._nodes
@@ -237,6 +242,7 @@ class Informer:
         seen: set[str] = set()
         for item in items:
             try:
+                self._note_lock(str(_meta(item).get("name") or ""), item)
                 self.cache.upsert_node(item)
             except Exception as exc:
                 log.warning("node list: skipping %r: %s", _meta(item).get("name"), exc)
@@ -252,6 +258,30 @@ class Informer:
         for name in sorted(added):
             self._node_added(name)
         self._mark_synced("nodes")
+
+    def _note_lock(self, name: str, node: Mapping[str, Any]) -> None:
+        annotations = _meta(node).get("annotations")
+        value = annotations.get(NODE_LOCK) if isinstance(annotations, Mapping) else None
+        with self._lock:
+            if isinstance(value, str):
+                self._locks[name] = value
+            else:
+                self._locks.pop(name, None)
+
+    def _release_if_holder(self, key: str, node: str | None) -> None:
+        """A pod that is gone or finished while it holds its node's lock would block that node
+        until the lock expires: hand it to `on_lock_orphaned` (which releases it)."""
+        if node is None or self.on_lock_orphaned is None:
+            return
+        namespace, _, name = key.partition("/")
+        with self._lock:
+            value = self._locks.get(node)
+        if value is None or not value.endswith(f",{namespace},{name}"):
+            return
+        try:
+            self.on_lock_orphaned(node, namespace, name)
+        except Exception as exc:
+            log.warning("node %s: cannot release the lock of %s: %s", node, key, exc)
 
     def _node_added(self, name: str) -> None:
         if self.on_node_added is not None:
@@ -272,10 +302,18 @@ class Informer:
             meta = _meta(event.object)
             namespace = str(meta.get("namespace") or "default")
             name = str(meta.get("name") or "")
+            key = pod_key(namespace, name)
+            with self._lock:
+                node = self._pods.get(key)
             self.cache.remove_pod(namespace, name)
-            self._forget(pod_key(namespace, name))
+            self._forget(key)
+            self._release_if_holder(key, node)
             return
-        self._upsert_pod(event.object)
+        key = self._upsert_pod(event.object)
+        if (event.object.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            with self._lock:
+                node = self._pods.get(key)
+            self._release_if_holder(key, node)
 
     def _pod_list(self, items: list[Obj]) -> None:
         seen: set[str] = set()

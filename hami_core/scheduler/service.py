@@ -26,6 +26,7 @@ from typing import Any
 import uvicorn
 
 from hami_core.k8s.cluster import Cluster
+from hami_core.nodelock import release_node_lock
 from hami_core.plugins import VendorRegistry
 from hami_core.scheduler.app import build_app
 from hami_core.scheduler.bind import BindVerb
@@ -102,6 +103,7 @@ class SchedulerService:
             decision_keys=decision_keys(registry.specs()),
             resync_period=s.resync_period,
             on_node_added=self._node_added,
+            on_lock_orphaned=self._release_orphaned_lock,
         )
         self.elector = LeaderElector(
             cluster,
@@ -171,6 +173,12 @@ class SchedulerService:
 
     def _node_added(self, _name: str) -> None:
         self.register.trigger()
+
+    def _release_orphaned_lock(self, node: str, namespace: str, name: str) -> None:
+        """Release a node lock whose holder pod was deleted or finished (any replica may: the
+        release checks the holder under a resourceVersion precondition)."""
+        if release_node_lock(self.cluster, node, namespace, name):
+            log.info("node %s: released the lock of %s/%s, which is gone", node, namespace, name)
 
     def _started_leading(self) -> None:
         self.metrics.leader.set(1)

@@ -21,7 +21,8 @@ from extender_kit import (
 from hami_core.k8s.kube import KubeCluster
 from hami_core.plugins import VendorRegistry
 from hami_core.protocol import ContainerDevice
-from hami_core.protocol.keys import ASSIGNED_NODE
+from hami_core.nodelock import release_node_lock
+from hami_core.protocol.keys import ASSIGNED_NODE, NODE_LOCK
 from hami_core.scheduler import Informer
 from hami_core.scheduler.decisions import decision_keys
 from hami_core.scheduling.cache import UsageCache
@@ -152,5 +153,37 @@ def test_a_relist_drops_the_reservation_of_a_pod_that_is_gone(
         informer.resync()
         eventually(lambda: used_memory(informer.cache, "node-a") == 2000, what="the relist")
         assert list(informer.cache.reservations()) == ["default/young"]
+    finally:
+        informer.stop()
+
+
+def test_a_node_lock_whose_holder_is_deleted_or_fails_is_released(
+    api: FakeApiServer, kube: KubeCluster, registry: VendorRegistry
+) -> None:
+    def locked_node(name: str, holder: str) -> dict[str, object]:
+        return gpu_node(name, annotations={NODE_LOCK: f"2026-11-30T10:00:00Z,default,{holder}"})
+
+    def lock(node: str) -> str | None:
+        annotations = api.state.get_node(node)["metadata"].get("annotations") or {}
+        value = annotations.get(NODE_LOCK)
+        return value if isinstance(value, str) else None
+
+    api.state.add_node(locked_node("node-a", "deleted"))
+    api.state.add_node(locked_node("node-b", "failing"))
+    api.state.add_node(locked_node("node-c", "someone-else"))
+    for pod, node in (("deleted", "node-a"), ("failing", "node-b"), ("bystander", "node-c")):
+        api.state.add_pod(running_pod(pod, node, 1000))
+
+    def release(node: str, namespace: str, name: str) -> None:
+        release_node_lock(kube, node, namespace, name)
+
+    informer = start(kube, registry, on_lock_orphaned=release)
+    try:
+        api.state.delete_pod("default", "deleted")
+        api.state.update_status("pods", "failing", {"phase": "Failed"}, namespace="default")
+        api.state.delete_pod("default", "bystander")  # holds no lock: node-c's stays
+        eventually(lambda: lock("node-a") is None, what="the deleted holder's lock to go")
+        eventually(lambda: lock("node-b") is None, what="the failed holder's lock to go")
+        assert lock("node-c") == "2026-11-30T10:00:00Z,default,someone-else"
     finally:
         informer.stop()
