@@ -19,9 +19,9 @@ from extender_kit import (
 )
 
 from hami_core.k8s.kube import KubeCluster
+from hami_core.nodelock import release_node_lock
 from hami_core.plugins import VendorRegistry
 from hami_core.protocol import ContainerDevice
-from hami_core.nodelock import release_node_lock
 from hami_core.protocol.keys import ASSIGNED_NODE, NODE_LOCK
 from hami_core.scheduler import Informer
 from hami_core.scheduler.decisions import decision_keys
