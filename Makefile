@@ -27,8 +27,13 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Test folders are checked one by one: they share module names (test_contract.py, ...).
+TEST_DIRS := $(wildcard tests/*/) $(wildcard vendors/*/tests/) $(wildcard examples/*/tests/)
+
 typecheck:
 	$(BIN)/mypy hami_core $(foreach d,$(wildcard vendors/hami-*),$(d)/hami_*) examples/hami-example-accelerator/hami_example
+	$(BIN)/mypy benchmarks tests/test_repo_layout.py deploy/render.py
+	for d in $(TEST_DIRS); do $(BIN)/mypy $$d || exit 1; done
 
 imports:
 	$(BIN)/lint-imports

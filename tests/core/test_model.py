@@ -68,7 +68,7 @@ def test_spec_lists_every_resource_once() -> None:
 def test_models_that_travel_are_frozen() -> None:
     s = spec()
     with pytest.raises(ValidationError):
-        s.key = "other"  # type: ignore[misc]
+        s.key = "other"
 
 
 def test_request_memory_is_explicit_mib_else_percent_of_the_card() -> None:
