@@ -95,6 +95,11 @@ class AnnotationKeys(BaseModel):
     extra: Mapping[str, str] = Field(
         default_factory=dict, description="vendor-specific keys by role, e.g. runtime_info"
     )
+    pod_decisions: tuple[str, ...] = Field(
+        default=(),
+        description="other pod annotations only hami (scheduler or node side) writes, e.g. "
+        "runtime info a mount hook reads; refused on new pods like `decision_keys()`",
+    )
     numa_bind: str | None = Field(default=None, description="pod annotation asking one NUMA node")
     mode: str | None = Field(default=None, description="pod annotation naming allowed modes")
     assigned_node: str = Field(default=keys.ASSIGNED_NODE, min_length=1)

@@ -16,6 +16,12 @@ from hami_core.protocol.handshake import (
     handshake_health,
     parse_handshake,
 )
+from hami_core.protocol.limits import (
+    MAX_ANNOTATION_BYTES,
+    MAX_CAPACITY_CARDS,
+    check_annotation_size,
+    check_card_count,
+)
 from hami_core.protocol.node_devices import decode_node_devices, encode_node_devices
 from hami_core.protocol.node_lock import (
     DEFAULT_NODE_LOCK_TIMEOUT,
@@ -56,6 +62,8 @@ __all__ = [
     "DEFAULT_NODE_LOCK_TIMEOUT",
     "DEFAULT_SCORING_WEIGHTS",
     "GPU_POLICIES",
+    "MAX_ANNOTATION_BYTES",
+    "MAX_CAPACITY_CARDS",
     "MUTEX",
     "NODE_POLICIES",
     "NUMA",
@@ -70,6 +78,8 @@ __all__ = [
     "ProtocolError",
     "Reason",
     "ScoringWeights",
+    "check_annotation_size",
+    "check_card_count",
     "decode_container_devices",
     "decode_node_devices",
     "decode_pair_scores",

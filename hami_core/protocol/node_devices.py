@@ -46,6 +46,7 @@ from hami_core.protocol._golang import (
     go_quote,
 )
 from hami_core.protocol.errors import ProtocolError
+from hami_core.protocol.limits import check_annotation_size
 from hami_core.protocol.types import DeviceInfo
 
 __all__ = ["decode_node_devices", "encode_node_devices"]
@@ -60,12 +61,14 @@ def decode_node_devices(value: str) -> list[DeviceInfo]:
     """Read a node register annotation, JSON or legacy text, into its devices.
 
     Raises `ProtocolError` (and nothing else) for any value HAMi would reject, plus negative
-    capacities; the message names the device, the field and the offending value.
+    capacities; the message names the device, the field and the offending value. A value longer
+    than any annotation the apiserver stores is refused unread.
     """
     if not isinstance(value, str):
         raise ProtocolError(
             f"node device annotation must be a string, got {type(value).__name__}", value=value
         )
+    check_annotation_size(value, "node device annotation")
     stripped = value.lstrip(" \t\r\n")
     if stripped[:1] in _JSON_STARTS or stripped.rstrip(" \t\r\n") == "null":
         return _decode_json(value)

@@ -20,6 +20,7 @@ from typing import Final
 
 from hami_core.protocol._golang import INT32_MAX, go_parse_int
 from hami_core.protocol.errors import ProtocolError
+from hami_core.protocol.limits import check_annotation_size
 from hami_core.protocol.types import ContainerDevice
 
 __all__ = [
@@ -83,12 +84,14 @@ def decode_container_devices(value: str) -> list[ContainerDevice]:
 def decode_pod_devices(value: str) -> list[list[ContainerDevice]]:
     """Read a pod's containers, keeping every `;`-piece (so `"a:;"` is `[[a], []]`).
 
-    Raises `ProtocolError` if any container fails to decode; nothing partial is returned.
+    Raises `ProtocolError` if any container fails to decode, or unread if the value is longer
+    than any annotation the apiserver stores; nothing partial is returned.
     """
     if not isinstance(value, str):
         raise ProtocolError(
             f"pod device annotation must be a string, got {type(value).__name__}", value=value
         )
+    check_annotation_size(value, "pod device annotation")
     return [decode_container_devices(piece) for piece in value.split(CONTAINER_END)]
 
 

@@ -35,11 +35,12 @@ DECISION_LABELS = (ASSIGNED_NODE,)
 
 
 def decision_keys(specs: Iterable[VendorSpec]) -> frozenset[str]:
-    """Every pod annotation key only hami may write: the shared ones and each vendor's
-    `decision_keys()` (its to-allocate and allocated keys)."""
+    """Every pod annotation key only hami may write: the shared ones, each vendor's
+    `decision_keys()` (its to-allocate and allocated keys) and its other `pod_decisions`."""
     keys = set(SHARED_DECISION_KEYS)
     for spec in specs:
         keys.update(spec.annotations.decision_keys())
+        keys.update(spec.annotations.pod_decisions)
     return frozenset(keys)
 
 

@@ -40,7 +40,9 @@ def keys_for(common_word: str) -> AscendKeys:
 
 
 def annotation_keys(common_word: str) -> AnnotationKeys:
-    """HAMi's node and pod annotation keys of one Ascend chip (reference §3.4-3.6, §10)."""
+    """HAMi's node and pod annotation keys of one Ascend chip (reference §3.4-3.6, §10); the
+    runtime info and decision time the scheduler writes are decisions too."""
+    ascend = keys_for(common_word)
     return AnnotationKeys(
         node_register=f"hami.io/node-register-{common_word}",
         handshake=f"hami.io/node-handshake-{common_word}",
@@ -48,6 +50,7 @@ def annotation_keys(common_word: str) -> AnnotationKeys:
         allocated=f"hami.io/{common_word}-devices-allocated",
         use_uuid=f"hami.io/use-{common_word}-uuid",
         nouse_uuid=f"hami.io/no-use-{common_word}-uuid",
+        pod_decisions=(ascend.runtime_info, ascend.predicate_time),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from hami_cambricon.spec import COMMON_WORD, MEMORY_UNIT_MIB
 from hami_core.model import DeviceInfo
-from hami_core.protocol import ProtocolError
+from hami_core.protocol import ProtocolError, check_card_count
 from hami_core.quantity import QuantityError, as_exact_int
 
 __all__ = ["CARD_SLOTS", "advertised_units", "capacity_devices", "scheduler_device_id"]
@@ -49,7 +49,8 @@ def capacity_devices(
 ) -> list[DeviceInfo]:
     """The cards HAMi's scheduler sees on `node` (module docstring); none without `vcore`.
 
-    Raises `ProtocolError` naming the resource when a capacity value is not a whole number.
+    Raises `ProtocolError` naming the resource when a capacity value is not a whole number or
+    makes more than `MAX_CAPACITY_CARDS` cards.
     """
     cores = _units(node, capacity, cores_resource)
     if cores <= 0:
@@ -57,6 +58,7 @@ def capacity_devices(
     memory = _units(node, capacity, memory_resource)
     devmem = memory * MEMORY_UNIT_MIB * 100 // cores
     count = -(-cores // 100)
+    check_card_count(count, cores_resource, capacity.get(cores_resource))
     return [
         DeviceInfo(
             id=scheduler_device_id(node, i),

@@ -63,6 +63,7 @@ SPEC = VendorSpec(
         allocated="hami.io/cambricon-mlu-devices-allocated",
         use_uuid="cambricon.com/use-gpuuuid",
         nouse_uuid="cambricon.com/nouse-gpuuuid",
+        pod_decisions=(DSMLU_PROFILE_KEY, *DSMLU_ASSIGNED_KEYS, DSMLU_PROFILE_INSTANCE_KEY),
     ),
     register_format="capacity",
     mounting="builtin",

@@ -19,6 +19,7 @@ from typing import Any
 from hami_core.errors import RequestError
 from hami_core.model import ContainerDevice, DeviceInfo, VendorSpec
 from hami_core.protocol.errors import ProtocolError
+from hami_core.protocol.limits import check_card_count
 from hami_core.quantity import QuantityError, parse_quantity
 from hami_metax.spec import (
     ANNOTATION_TOPOLOGY_LOSSES,
@@ -88,7 +89,8 @@ def cards_from_capacity(
     """HAMi's MetaX node model: `capacity[metax-tech.com/gpu]` whole cards.
 
     Card `i` is `<node>-metax-<i>`: one slot, 65536 MiB, 100 cores, type `Metax-GPU`. Raises
-    `ProtocolError` naming the capacity resource when its value is not a whole quantity >= 0.
+    `ProtocolError` naming the capacity resource when its value is not a whole quantity >= 0
+    or makes more than `MAX_CAPACITY_CARDS` cards.
     """
     resource = spec.resources.count
     raw = capacity.get(resource)
@@ -104,6 +106,7 @@ def cards_from_capacity(
             field=resource,
             value=raw,
         )
+    check_card_count(int(value), resource, raw)
     return [
         DeviceInfo(
             id=f"{node_name}{DEVICE_ID_INFIX}{i}",

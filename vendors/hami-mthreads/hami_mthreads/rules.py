@@ -19,6 +19,7 @@ from typing import Any
 from hami_core.errors import AdmissionDenied
 from hami_core.model import ContainerDevice, ContainerRequest, DeviceInfo, Mutation, VendorSpec
 from hami_core.protocol.errors import ProtocolError
+from hami_core.protocol.limits import check_card_count
 from hami_core.quantity import QuantityError, parse_quantity
 from hami_mthreads.spec import (
     ANNOTATION_GPU_INDEX,
@@ -127,7 +128,8 @@ def cards_from_capacity(
 
     Card `i` is `<node>-mthreads-<i>` with 100 slots, 16 core groups and an equal share of
     the capacity's sGPU memory (units * 512 MiB). No core capacity means no cards. Raises
-    `ProtocolError` naming the capacity resource when a value is not a whole quantity.
+    `ProtocolError` naming the capacity resource when a value is not a whole quantity or makes
+    more than `MAX_CAPACITY_CARDS` cards.
     """
     cores = _capacity(capacity, spec.resources.cores)
     if cores == 0:
@@ -135,6 +137,7 @@ def cards_from_capacity(
     memory_units = _capacity(capacity, spec.resources.memory)
     per_card_mib = memory_units * MEMORY_UNIT_MIB * CORE_GROUPS_PER_CARD // cores
     cards = -(-cores // CORE_GROUPS_PER_CARD)
+    check_card_count(cards, spec.resources.cores, capacity.get(spec.resources.cores or ""))
     return [
         DeviceInfo(
             id=f"{node_name}{DEVICE_ID_INFIX}{i}",
