@@ -2,7 +2,8 @@
 
 One `Allocate` call names a resource and, per container, the kubelet's device IDs — never the
 pod. The allocator reads the pods bound to its node, picks the one the call belongs to
-(`hami_core.deviceplugin.attribution`), pops that pod's next containers from the vendor's
+(`hami_core.deviceplugin.attribution`; for a vendor whose spec takes the node lock, only the
+pod holding that lock is ever served), pops that pod's next containers from the vendor's
 to-allocate annotation, checks the device counts against the kubelet's, asks the vendor's
 `hami_mount` for each container's env, mounts and device nodes, and writes the remaining value
 back in one merge patch carrying the pod's resourceVersion. When no container of any vendor is
@@ -418,7 +419,10 @@ class Allocator:
             )
             for p in pods
         ]
-        chosen = choose(cands, counts, holder)
+        # a lock that names no pod (Volcano's bare time) cannot single out its holder: any pod
+        # may be served then, as before; no lock at all means no bind ran for any of them
+        holder_only = spec.node_lock and (lock is None or bool(lock.name))
+        chosen = choose(cands, counts, holder, holder_only=holder_only)
         return next(p for p in pods if p.key == chosen.key)
 
     def _attribute(

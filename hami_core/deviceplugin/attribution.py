@@ -19,6 +19,14 @@ evidence, strongest first:
 
 A chosen pod whose next container does not match the request's device count while another
 candidate does is not blamed: that is ambiguous too. Ambiguity is an error that changes nothing.
+
+For a vendor whose spec takes the node lock (`spec.node_lock`, `holder_only`), the pod chosen
+must also hold that lock (the spec's `annotations.node_lock` key): the scheduler's bind takes it
+for the pod and it is kept until the pod's allocation ends, so a pod without it never went
+through the bind (created already bound, with a forged decision) and is never served
+(`NotLockHolder`, which changes nothing either). Pods without the lock still count as rivals of
+the holder. The allocator leaves `holder_only` off when the lock names no pod (Volcano's bare
+time: it shows a bind ran but not for which pod).
 """
 
 from __future__ import annotations
@@ -28,7 +36,14 @@ from dataclasses import dataclass
 
 from hami_core.errors import HamiError
 
-__all__ = ["AmbiguousPod", "AttributionError", "Candidate", "NoPendingPod", "choose"]
+__all__ = [
+    "AmbiguousPod",
+    "AttributionError",
+    "Candidate",
+    "NoPendingPod",
+    "NotLockHolder",
+    "choose",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +86,10 @@ class AmbiguousPod(AttributionError):
     """Several pods could be meant and the evidence does not single one out."""
 
 
+class NotLockHolder(AttributionError):
+    """The pod the evidence names does not hold the node lock its vendor requires."""
+
+
 def _keys(cands: Sequence[Candidate]) -> str:
     return ", ".join(sorted(c.key for c in cands))
 
@@ -91,12 +110,30 @@ def choose(
     candidates: Sequence[Candidate],
     counts: Sequence[int],
     holder: tuple[str, str] | None,
+    *,
+    holder_only: bool = False,
 ) -> Candidate:
     """The candidate this `Allocate` (asking for `counts` devices per container) belongs to.
 
     `holder` is the node lock's (namespace, name), when it names one. Raises `NoPendingPod` or
-    `AmbiguousPod`; never guesses between pods the evidence cannot tell apart.
+    `AmbiguousPod`; never guesses between pods the evidence cannot tell apart. With
+    `holder_only`, a chosen pod that is not `holder` raises `NotLockHolder`.
     """
+    chosen = _choose(candidates, counts, holder)
+    if holder_only and (chosen.namespace, chosen.name) != holder:
+        raise NotLockHolder(
+            f"pod {chosen.key} does not hold the node lock "
+            f"({'held by ' + '/'.join(holder) if holder else 'not held'}): it did not go "
+            "through the scheduler's bind; refusing to serve it"
+        )
+    return chosen
+
+
+def _choose(
+    candidates: Sequence[Candidate],
+    counts: Sequence[int],
+    holder: tuple[str, str] | None,
+) -> Candidate:
     if not candidates:
         raise NoPendingPod("no pod bound to this node is waiting for these devices")
     in_progress = [c for c in candidates if c.in_progress]

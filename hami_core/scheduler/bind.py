@@ -3,8 +3,9 @@
 For a pod that asks something of a vendor:
 1. read the pod (it must exist, match `PodUID`, and carry this node in `hami.io/vgpu-node`;
    a pod already bound to this node is a success, to another node an error);
-2. take the node lock (`hami.io/mutex.lock`, resourceVersion precondition, retries) when a
-   regular container asks for a vendor that uses it;
+2. take the node lock (`hami.io/mutex.lock`, resourceVersion precondition, retries): every
+   bind of a pod that asks something of a vendor takes it, so concurrent binds to one node
+   (several replicas, asynchronous binds) check capacity one at a time;
 3. under the lock, check the decision against the pods the apiserver has bound to the node:
    a decision made on a stale view (a lagging watch, an expired reservation, another replica)
    that would over-commit a card is refused;
@@ -13,8 +14,10 @@ For a pod that asks something of a vendor:
 Any failure in 2-5 rolls back what was written (bind-phase and bind-time removed, the lock
 released if this bind took it, each with retries) and answers `{"Error": ...}` - except a
 Binding that got no answer (timeout, 504): it may still land, so nothing is undone. A pod that
-asks nothing of any vendor is just bound. The lock is released by the device plugin once the
-pod's `Allocate` calls end.
+asks nothing of any vendor is just bound. When a container (init or regular) asks for a vendor whose
+spec takes the node lock (`spec.node_lock`), the lock is kept and released by the device plugin once
+the pod's `Allocate` calls end (HAMi's protocol); otherwise no device plugin releases it, so the
+bind releases it itself once the Binding is written (or the bind failed).
 """
 
 from __future__ import annotations
@@ -122,8 +125,8 @@ class BindVerb:
             return  # a retried bind that already happened
         if bound:
             raise BindError(f"pod {namespace}/{name} is already bound to node {bound}", "pod")
-        lock = self._lock_needed(pod, namespace, name)
-        if lock is None:
+        hold = self._lock_needed(pod, namespace, name)
+        if hold is None:
             self._create_binding(pod, namespace, name, node)
             return
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
@@ -134,7 +137,7 @@ class BindVerb:
                 f"{decided or '(none)'}, not {node}; filter it again",
                 "decision",
             )
-        self._locked_bind(pod, namespace, name, node, lock)
+        self._locked_bind(pod, namespace, name, node, hold)
         if self.success_events:
             self.events.pod_event(pod, "BindingSucceed", f"bound to node {node}")
 
@@ -151,7 +154,9 @@ class BindVerb:
         return pod
 
     def _lock_needed(self, pod: Obj, namespace: str, name: str) -> bool | None:
-        """None when the pod asks nothing of any vendor; else whether a node lock is needed."""
+        """None when the pod asks nothing of any vendor; else whether the node lock is kept past
+        the bind (a container, init or regular, asks for a vendor whose spec takes it: the
+        device plugin serves only the lock holder and releases the lock once it is done)."""
         try:
             requests = pod_requests(self.registry, pod, self.config)
         except RequestError as exc:
@@ -159,9 +164,7 @@ class BindVerb:
         if not any(requests):
             return None
         return any(
-            not r.init and self.registry.spec(r.vendor).node_lock
-            for container in requests
-            for r in container
+            self.registry.spec(r.vendor).node_lock for container in requests for r in container
         )
 
     def _create_binding(self, pod: Obj, namespace: str, name: str, node: str) -> None:
@@ -196,26 +199,34 @@ class BindVerb:
         bound = (pod.get("spec") or {}).get("nodeName")
         return str(bound) if bound else None
 
-    def _locked_bind(self, pod: Obj, namespace: str, name: str, node: str, lock: bool) -> None:
+    def _locked_bind(self, pod: Obj, namespace: str, name: str, node: str, hold: bool) -> None:
+        """Steps 2-5 under the node lock; `hold`: the device plugin releases the lock, else
+        it is released here once the bind is over (bound or failed)."""
+        try:
+            self._bind_under_lock(pod, namespace, name, node)
+        finally:
+            if not hold:
+                self._release(namespace, name, node)
+
+    def _bind_under_lock(self, pod: Obj, namespace: str, name: str, node: str) -> None:
         locked = False
         phase_tried = False
         try:
-            if lock:
-                try:
-                    lock_node(
-                        self.cluster,
-                        node,
-                        namespace,
-                        name,
-                        datetime.now(UTC),
-                        self.node_lock_timeout,
-                        sleep=self.sleep,
-                    )
-                except NodeLockContention as exc:
-                    raise BindError(str(exc), "lock_contention") from exc
-                except NodeLockError as exc:
-                    raise BindError(str(exc), "lock") from exc
-                locked = True
+            try:
+                lock_node(
+                    self.cluster,
+                    node,
+                    namespace,
+                    name,
+                    datetime.now(UTC),
+                    self.node_lock_timeout,
+                    sleep=self.sleep,
+                )
+            except NodeLockContention as exc:
+                raise BindError(str(exc), "lock_contention") from exc
+            except NodeLockError as exc:
+                raise BindError(str(exc), "lock") from exc
+            locked = True
             self._verify_capacity(pod, namespace, name, node)
             phase_tried = True
             try:
@@ -316,10 +327,14 @@ class BindVerb:
                 f"pod {namespace}/{name}: removing {BIND_PHASE}",
             )
         if locked:
-            try:
-                release_node_lock(self.cluster, node, namespace, name, sleep=self.sleep)
-            except NodeLockError as exc:
-                log.error("bind rollback: %s (it expires after %ss)", exc, self.node_lock_timeout)
+            self._release(namespace, name, node)
+
+    def _release(self, namespace: str, name: str, node: str) -> None:
+        """Release `node`'s lock if pod `namespace/name` holds it; log (never raise) a failure."""
+        try:
+            release_node_lock(self.cluster, node, namespace, name, sleep=self.sleep)
+        except NodeLockError as exc:
+            log.error("bind: %s (it expires after %ss)", exc, self.node_lock_timeout)
 
     def _retry(self, action: Callable[[], object], what: str) -> None:
         for attempt in range(_ROLLBACK_ATTEMPTS):

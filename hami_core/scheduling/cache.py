@@ -17,9 +17,12 @@ Where usage comes from (reference §2.4, §7.3):
   every entry is summed.
 - the engine's own decisions (`reserve`): counted at once, before the pod's patch arrives. A
   reservation replaces whatever the pod contributed before (as HAMi drops a re-filtered pod's
-  cached allocation). It ends when a pod event carrying exactly that decision arrives, or when
-  it expires (`expire(now)`, after `reservation_ttl` seconds) — the pod's own annotations, if
-  any, count again from then on.
+  cached allocation). It ends when a pod event carrying exactly that decision arrives, when a
+  pod event carries a decision that is neither this one nor the one the pod held when it was
+  reserved (another replica decided the pod again: its annotations count from then on), or
+  when it expires (`expire(now)`, after `reservation_ttl` seconds) — the pod's own
+  annotations, if any, count again from then on. An event still carrying the earlier decision
+  (written before this one's patch) keeps the reservation.
 
 Counters are exact integer sums, so adding and removing contributions in any order gives the
 same numbers as `UsageCache.rebuild(...)` from the same nodes and pods; `snapshot()` returns a
@@ -250,6 +253,8 @@ class _Holding:
     reserved: dict[str, dict[str, CardUsage]] | None = None
     expires: float = 0.0
     pod_devices: PodDevices | None = None
+    prior_node: str | None = None
+    prior: dict[str, dict[str, CardUsage]] | None = None
 
     def effective(self) -> tuple[str | None, dict[str, dict[str, CardUsage]] | None]:
         if self.reserved is not None:
@@ -435,7 +440,9 @@ class UsageCache:
             if holding is None:
                 holding = self._holdings[key] = _Holding()
             matches = holding.reserved_node == node and holding.reserved == usage
-            self._set(key, holding, node, usage, drop_reservation=matches)
+            earlier = holding.prior_node == node and holding.prior == usage
+            ended = holding.reserved is not None and (matches or not earlier)
+            self._set(key, holding, node, usage, drop_reservation=ended)
 
     def remove_pod(self, namespace: str, name: str) -> None:
         """Stop counting a deleted pod (its reservation included)."""
@@ -470,6 +477,7 @@ class UsageCache:
             if holding is None:
                 holding = self._holdings[key] = _Holding()
             self._unapply(key, holding)
+            holding.prior_node, holding.prior = holding.node, holding.usage
             holding.reserved_node = node
             holding.reserved = usage
             holding.pod_devices = pod_devices
@@ -525,6 +533,7 @@ class UsageCache:
         holding.node, holding.usage = node, usage
         if drop_reservation:
             holding.reserved_node = holding.reserved = holding.pod_devices = None
+            holding.prior_node = holding.prior = None
             self._reserved.pop(key, None)
         if holding.usage is None and holding.reserved is None:
             del self._holdings[key]

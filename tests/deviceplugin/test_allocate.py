@@ -25,6 +25,7 @@ from dp_kit import (
 
 from hami_core.deviceplugin.node import DevicePluginNode
 from hami_core.k8s.memory import MemoryCluster
+from hami_core.nodelock import lock_node
 from hami_core.protocol.keys import BIND_PHASE, NODE_LOCK
 from hami_core.testing.fake_kubelet import FakeKubelet
 
@@ -72,10 +73,35 @@ def test_four_pending_pods_each_get_their_own_devices(
         bind(cluster, f"pod{n}", lock=False)
         wanted[f"pod{n}"] = ",".join(c.uuid for c in cards)
     for n in (3, 1, 4, 2):  # the kubelet starts them in any order
+        # each holds the node lock while it starts (as when its bind ran last); the others
+        # wait, asking other device counts, so they cannot be meant
+        lock_node(cluster, NODE, NS, f"pod{n}")
         response = kubelet.allocate(RES, _ids(kubelet, n))
         assert _visible(response) == wanted[f"pod{n}"]
         assert response.envs["TESTGPU_MEMORY_LIMIT_0"] == f"{1000 * n}m"
         assert pod_annotations(cluster, f"pod{n}")[BIND_PHASE] == "success"
+
+
+def test_a_pod_that_does_not_hold_the_node_lock_is_never_served(
+    cluster: MemoryCluster, gpu: TestGpu, node: tuple[DevicePluginNode, FakeKubelet]
+) -> None:
+    _, kubelet = node
+    cluster.add_pod(
+        scheduled_pod(
+            "p0", {"testgpu": [[share(gpu, 0)]]}, containers=[container("main", "testgpu")]
+        )
+    )
+    bind(cluster, "p0", lock=False)  # bound without the scheduler's bind: no node lock
+    before = _snapshot(cluster)
+    with pytest.raises(grpc.RpcError) as err:
+        kubelet.allocate(RES, _ids(kubelet, 1))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "pod default/p0 does not hold the node lock" in _details(err.value)
+    assert _snapshot(cluster) == before
+
+    bind(cluster, "p0")  # the scheduler's bind takes the lock: now it is served
+    assert _visible(kubelet.allocate(RES, _ids(kubelet, 1))) == gpu.cards[0].uuid
+    assert NODE_LOCK not in node_annotations(cluster)
 
 
 def test_the_lock_holder_is_served_and_the_rest_wait(

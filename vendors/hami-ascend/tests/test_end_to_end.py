@@ -22,6 +22,7 @@ from hami_core.deviceplugin.allocate import Allocator
 from hami_core.deviceplugin.manager import PluginManager
 from hami_core.k8s import MemoryCluster
 from hami_core.model import Mutation
+from hami_core.nodelock import lock_node
 from hami_core.plugins import VendorRegistry, load_vendors
 from hami_core.scheduling.cache import UsageCache
 from hami_core.scheduling.engine import Engine
@@ -118,6 +119,7 @@ def test_a_910b3_pod_asking_12_gib_runs_on_the_16_gib_template(cluster: Cluster)
     pod["metadata"]["annotations"] = {**annotations, "hami.io/bind-phase": "allocating"}
     pod["spec"]["nodeName"] = NODE
     c.api.add_pod(pod)
+    lock_node(c.api, NODE, "ml", "train")  # as the scheduler's bind does
 
     kubelet_id = next(d.id for d in ids if d.id.startswith(share.uuid))
     response = c.kubelet.allocate(RESOURCE, [kubelet_id])

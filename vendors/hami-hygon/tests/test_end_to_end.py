@@ -24,6 +24,7 @@ from hami_hygon import plugin
 
 from hami_core.deviceplugin.node import DevicePluginNode
 from hami_core.k8s.memory import MemoryCluster
+from hami_core.nodelock import lock_node
 from hami_core.plugins import VendorRegistry, load_vendors
 from hami_core.scheduling.cache import UsageCache
 from hami_core.scheduling.engine import Engine
@@ -137,6 +138,7 @@ def schedule_and_bind(
     cache = UsageCache.rebuild(registry, config, [cluster.get_node(NODE)], cluster.list_pods())
     decision = Engine(registry, config, cache).schedule(obj, [NODE], time.time())
     assert decision.node == NODE, decision
+    lock_node(cluster, NODE, "default", name)  # as the scheduler's bind does
     cluster.patch_pod_metadata(
         "default", name, annotations={**decision.annotations, "hami.io/bind-phase": "allocating"}
     )

@@ -19,6 +19,7 @@ from hami_iluvatar.parse_ixsmi import parse_ixsmi
 
 from hami_core.deviceplugin.node import DevicePluginNode
 from hami_core.k8s.memory import MemoryCluster
+from hami_core.nodelock import lock_node
 from hami_core.plugins import VendorRegistry, load_vendors
 from hami_core.scheduling.cache import UsageCache
 from hami_core.scheduling.engine import Engine
@@ -87,6 +88,7 @@ def schedule_and_bind(
     decision = Engine(registry, {}, cache).schedule(obj, [NODE], time.time())
     assert decision.node == NODE, decision
     name = obj["metadata"]["name"]
+    lock_node(cluster, NODE, "default", name)  # as the scheduler's bind does
     cluster.patch_pod_metadata(
         "default", name, annotations={**decision.annotations, "hami.io/bind-phase": "allocating"}
     )
