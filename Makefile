@@ -48,6 +48,10 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/extender.py
 	$(BIN)/python benchmarks/simulate.py --nodes 100 --pods 1000
 
+# The long reliability suites (docs/reliability.md): 10,000 interleavings, >100,000 fuzz inputs.
+soak: $(VENV)/.installed-test
+	HAMI_SOAK=1 $(BIN)/pytest tests/reliability -p no:cacheprovider -s --timeout=0
+
 protos: $(VENV)/.installed-test
 	$(BIN)/python scripts/gen-protos
 
