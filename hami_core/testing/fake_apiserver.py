@@ -345,6 +345,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._serve(method, path, query, body, headers.get("content-type"), route)
         except ClusterError as exc:
             self._send_error(exc, route)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout)
+            _log.debug("fake apiserver: client of %s %s went away", method, path)
         except Exception as exc:  # a bug in the fake must not kill the server thread
             _log.exception("fake apiserver failed on %s %s", method, path)
             self._send_status(500, f"internal error: {type(exc).__name__}: {exc}")
