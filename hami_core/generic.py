@@ -13,6 +13,7 @@ from typing import Any
 
 from hami_core import hookimpl
 from hami_core.config import vendor_section
+from hami_core.errors import ConfigError
 from hami_core.model import (
     ContainerDevice,
     ContainerRequest,
@@ -51,8 +52,6 @@ __all__ = [
 def _number(section: Mapping[str, Any], key: str, default: float) -> float:
     value = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        from hami_core.errors import ConfigError
-
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     return float(value)
 

@@ -99,7 +99,8 @@ def hami_advertise(spec: VendorSpec, resource: str, device: DeviceInfo) -> int |
 
     Called by: the device plugin's `ListAndWatch` for every resource in `spec.advertised`, and
     `hami simulate` to fill a node's capacity the way kubelet would.
-    Returns: the number of replica IDs (`<uuid>-<k>`) to advertise for this card (generic: the
+    Returns: the number of kubelet device IDs to advertise for this card (the count resource
+    uses `<uuid>-<k>`, memory units `<uuid>-memory-<i>`, core units `<uuid>-core-<i>`; generic: the
     split count, `device.count`; e.g. Cambricon offers 100 `vcore` units and memory/256
     `vmemory` units per card), or `None` to let the generic rule answer.
     """
