@@ -69,6 +69,13 @@ def _modified_message(plural: str, name: str) -> str:
     )
 
 
+def _node_name(pod: Obj | None) -> str:
+    """A pod object's `spec.nodeName`, or "" (none, or not a string)."""
+    spec = pod.get("spec") if pod is not None else None
+    node = spec.get("nodeName") if isinstance(spec, dict) else None
+    return node if isinstance(node, str) else ""
+
+
 def _parse_rv(value: str | None) -> int | None:
     """A resourceVersion as an int; None for absent, empty or "0" (meaning "now")."""
     if value is None or value in ("", "0"):
@@ -112,8 +119,12 @@ class MemoryCluster:
             raise ValueError(f"history_limit must be >= 1, got {history_limit!r}")
         self._clock = clock
         self._history_limit = history_limit
-        self._cond = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        # one condition per resource on the same lock: a write wakes only its kind's watches
+        self._changed: dict[str, threading.Condition] = {}
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {}
+        self._pods_by_node: dict[str, set[tuple[str, str]]] = {}
         self._rv = 0
         self._history: list[_Change] = []
         self._compacted = 0
@@ -130,13 +141,42 @@ class MemoryCluster:
     def _table(self, info: ResourceInfo) -> dict[tuple[str, str], Obj]:
         return self._objects.setdefault(info.plural, {})
 
+    def _store(self, info: ResourceInfo, key: tuple[str, str], obj: Obj | None) -> None:
+        """Write (or with None, remove) one object, keeping the pods-by-node index, as the
+        apiserver's watch cache indexes `spec.nodeName`."""
+        table = self._table(info)
+        if info.plural == "pods":
+            old = _node_name(table.get(key))
+            new = _node_name(obj)
+            if old != new:
+                if old:
+                    keys = self._pods_by_node[old]
+                    keys.discard(key)
+                    if not keys:
+                        del self._pods_by_node[old]
+                if new:
+                    self._pods_by_node.setdefault(new, set()).add(key)
+        if obj is None:
+            del table[key]
+        else:
+            table[key] = obj
+
     def _record(self, info: ResourceInfo, type_: EventType, obj: Obj) -> None:
         self._history.append(_Change(self._rv, info.plural, type_, obj))
         if len(self._history) > 2 * self._history_limit:
             cut = len(self._history) - self._history_limit
             self._compacted = self._history[cut - 1].rv
             del self._history[:cut]
-        self._cond.notify_all()
+        changed = self._changed.get(info.plural)
+        if changed is not None:
+            changed.notify_all()
+
+    def _changed_of(self, info: ResourceInfo) -> threading.Condition:
+        """The condition a write of this resource notifies (call with the lock held)."""
+        changed = self._changed.get(info.plural)
+        if changed is None:
+            changed = self._changed[info.plural] = threading.Condition(self._lock)
+        return changed
 
     def _next_rv(self) -> str:
         self._rv += 1
@@ -206,7 +246,7 @@ class MemoryCluster:
                 if isinstance(status, dict):
                     status.setdefault("phase", "Pending")
             meta["resourceVersion"] = self._next_rv()
-            table[key] = obj
+            self._store(info, key, obj)
             self._record(info, "ADDED", obj)
             return copy_obj(obj)
 
@@ -245,9 +285,15 @@ class MemoryCluster:
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector, info.field_labels)
         with self._cond:
+            table = self._table(info)
+            node = fields.value_of("spec.nodeName") if info.plural == "pods" else None
+            if node:  # only the pods indexed under that node can match
+                pairs = [(k, table[k]) for k in sorted(self._pods_by_node.get(node, ()))]
+            else:
+                pairs = sorted(table.items())
             items = [
                 copy_json(obj)
-                for key, obj in sorted(self._table(info).items())
+                for key, obj in pairs
                 if self._selected(info, obj, key[0], namespace, labels, fields)
             ]
             rv = str(self._rv)
@@ -329,7 +375,7 @@ class MemoryCluster:
             if new.get("spec") != current.get("spec"):
                 meta["generation"] = int(cur_meta.get("generation", 1)) + 1
             meta["resourceVersion"] = self._next_rv()
-            self._table(info)[key] = new
+            self._store(info, key, new)
             self._record(info, "MODIFIED", new)
             return copy_obj(new)
 
@@ -400,7 +446,7 @@ class MemoryCluster:
                     f"failed: UID in precondition: {uid}, UID in object meta: {meta['uid']}",
                     status=409,
                 )
-            del self._table(info)[key]
+            self._store(info, key, None)
             gone = copy_json(current)
             gone["metadata"]["resourceVersion"] = self._next_rv()
             self._record(info, "DELETED", gone)
@@ -493,6 +539,8 @@ class MemoryCluster:
         with self._cond:
             self._history.clear()
             self._compacted = self._rv
+            for changed in self._changed.values():
+                changed.notify_all()  # watches behind the compaction expire now
 
     def watch(
         self,
@@ -545,6 +593,7 @@ class MemoryCluster:
             while True:
                 timed_out = False
                 with self._cond:
+                    changed = self._changed_of(info)
                     while True:
                         if stop.is_set():
                             return
@@ -558,13 +607,13 @@ class MemoryCluster:
                         if alive is not None and not alive():
                             return
                         if deadline is None:
-                            self._cond.wait(None if alive is None else _ALIVE_POLL)
+                            changed.wait(None if alive is None else _ALIVE_POLL)
                             continue
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             timed_out = True
                             break
-                        self._cond.wait(remaining if alive is None else min(remaining, _ALIVE_POLL))
+                        changed.wait(remaining if alive is None else min(remaining, _ALIVE_POLL))
                 if timed_out:
                     if bookmark_at_end:
                         yield WatchEvent("BOOKMARK", self._bookmark(info, cursor))
@@ -584,7 +633,8 @@ class MemoryCluster:
 
     def _wake(self) -> None:
         with self._cond:
-            self._cond.notify_all()
+            for changed in self._changed.values():
+                changed.notify_all()
 
     # ------------------------------------------------------------------ test/simulation helpers
 

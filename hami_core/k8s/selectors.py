@@ -150,6 +150,13 @@ class FieldSelector:
         """Whether `obj` is selected."""
         return all((field_value(obj, t.field) == t.value) == t.equal for t in self.terms)
 
+    def value_of(self, field: str) -> str | None:
+        """The value an equality term requires of `field`, if the selector has one."""
+        for term in self.terms:
+            if term.field == field and term.equal:
+                return term.value
+        return None
+
 
 def parse_field_selector(text: str | None, allowed: frozenset[str] | None = None) -> FieldSelector:
     """Parse a field selector; `Invalid` (HTTP 400) names a bad term or an unsupported field."""

@@ -1,4 +1,4 @@
-"""The scheduler's HTTP app (Starlette): `/filter`, `/bind`, `/webhook`, `/healthz`, `/readyz`,
+"""The scheduler's HTTP app (ASGI): `/filter`, `/bind`, `/webhook`, `/healthz`, `/readyz`,
 `/metrics`.
 
 Bodies are read up to `max_body_bytes` (413 beyond it, also when `Content-Length` says so up
@@ -6,13 +6,21 @@ front); an empty or malformed JSON body, or one of the wrong shape, is a 400 who
 why — for `/filter` and `/bind` as `{"Error": ...}`, for `/webhook` as an AdmissionReview
 response with `allowed: false`. Logical failures of filter and bind are 200 with `Error` set,
 as kube-scheduler expects; an unexpected exception inside a verb is logged and answered the
-same way, never as a 500. The verbs run in a worker thread so the event loop keeps serving.
+same way, never as a 500. The verbs run in a pool of worker threads (`hami-verb-N`) so the
+event loop keeps serving.
+
+`POST` to the three verbs is answered by a lean ASGI handler (no middleware, no routing
+table: kube-scheduler calls these once or twice per pod, and Starlette's request machinery
+cost more than the verbs' own HTTP work); everything else — probes, metrics, a wrong method
+on a verb (405) or an unknown path (404) — goes to a Starlette app.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -34,7 +42,17 @@ from hami_core.scheduler.wire import (
     parse_filter_args,
 )
 
-__all__ = ["BodyError", "build_app", "read_json"]
+__all__ = ["BodyError", "ExtenderApp", "build_app", "read_json_body"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+VERB_THREADS = 16
+"""Worker threads for the verbs (concurrent binds; kube-scheduler binds asynchronously)."""
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 log = logging.getLogger(__name__)
 
@@ -47,34 +65,121 @@ class BodyError(Exception):
         self.status = status
 
 
-def _json(obj: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
+def _check_declared(declared: str | None, limit: int) -> None:
+    if declared is None:
+        return
+    try:
+        size = int(declared)
+    except ValueError:
+        raise BodyError(400, f"Content-Length: {declared!r} is not a number") from None
+    if size > limit:
+        raise BodyError(413, f"request body of {size} bytes is over the {limit}-byte limit")
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body; `BodyError` (413 over `limit` bytes, 400 empty or malformed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise BodyError(400, f"Content-Length: {declared!r} is not a number") from None
-        if size > limit:
-            raise BodyError(413, f"request body of {size} bytes is over the {limit}-byte limit")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise BodyError(413, f"request body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    data = b"".join(chunks)
+def _parse(data: bytes) -> Any:
     if not data.strip():
         raise BodyError(400, "Please send a request body")
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, f"malformed JSON: {exc}") from None
+
+
+async def read_json_body(scope: Scope, receive: Receive, limit: int) -> Any:
+    """The JSON body of an ASGI HTTP request; `BodyError`: 413 over `limit` bytes (also when
+    `Content-Length` says so up front), 400 when empty, malformed or cut off by a disconnect."""
+    declared = None
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            declared = value.decode("latin-1")
+            break
+    _check_declared(declared, limit)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BodyError(400, "the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise BodyError(413, f"request body is over the {limit}-byte limit")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return _parse(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+
+Handler = Callable[[Any], dict[str, Any]]
+
+
+class ExtenderApp:
+    """The ASGI app: lean `POST /filter`, `/bind`, `/webhook`; Starlette for the rest.
+
+    The verbs' worker threads start with the first request; `close()` stops them.
+    """
+
+    def __init__(
+        self,
+        verbs: dict[str, tuple[str, Handler, Callable[[str], Any]]],
+        fallback: Starlette,
+        metrics: SchedulerMetrics,
+        max_body_bytes: int,
+    ) -> None:
+        self.verbs = verbs
+        self.fallback = fallback
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection scope."""
+        if scope["type"] == "http" and scope["method"] == "POST":
+            verb = self.verbs.get(scope["path"])
+            if verb is not None:
+                status, body = await self._verb(verb, scope, receive)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            *_JSON_HEADERS,
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.fallback(scope, receive, send)
+
+    async def _verb(
+        self, verb: tuple[str, Handler, Callable[[str], Any]], scope: Scope, receive: Receive
+    ) -> tuple[int, bytes]:
+        name, handle, error_body = verb
+        try:
+            body = await read_json_body(scope, receive, self.max_body_bytes)
+            pool = self._pool
+            if pool is None:
+                pool = self._pool = ThreadPoolExecutor(VERB_THREADS, thread_name_prefix="hami-verb")
+            result = await asyncio.get_running_loop().run_in_executor(pool, handle, body)
+        except BodyError as exc:
+            self.metrics.fail(name, "bad_request")
+            return exc.status, orjson.dumps(error_body(str(exc)))
+        except WireError as exc:
+            self.metrics.fail(name, "bad_request")
+            return 400, orjson.dumps(error_body(str(exc)))
+        except Exception as exc:
+            log.exception("%s failed", name)
+            self.metrics.fail(name, "internal")
+            return 200, orjson.dumps(error_body(f"internal error: {type(exc).__name__}: {exc}"))
+        return 200, orjson.dumps(result)
+
+    def close(self) -> None:
+        """Stop the worker threads (those running a verb finish it first); a later request
+        starts new ones."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 def build_app(
@@ -85,29 +190,8 @@ def build_app(
     metrics: SchedulerMetrics,
     ready: Callable[[], bool],
     max_body_bytes: int,
-) -> Starlette:
-    """The Starlette app serving the extender verbs, the webhook and the probes."""
-
-    def verb_route(
-        verb: str, handle: Callable[[Any], dict[str, Any]], error_body: Callable[[str], Any]
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def route(request: Request) -> Response:
-            try:
-                body = await read_json(request, max_body_bytes)
-                result = await run_in_threadpool(handle, body)
-            except BodyError as exc:
-                metrics.fail(verb, "bad_request")
-                return _json(error_body(str(exc)), exc.status)
-            except WireError as exc:
-                metrics.fail(verb, "bad_request")
-                return _json(error_body(str(exc)), 400)
-            except Exception as exc:
-                log.exception("%s failed", verb)
-                metrics.fail(verb, "internal")
-                return _json(error_body(f"internal error: {type(exc).__name__}: {exc}"))
-            return _json(result)
-
-        return route
+) -> ExtenderApp:
+    """The ASGI app serving the extender verbs, the webhook and the probes."""
 
     def do_filter(body: Any) -> dict[str, Any]:
         return filter_verb(parse_filter_args(body))
@@ -132,6 +216,9 @@ def build_app(
             },
         }
 
+    async def not_allowed(_request: Request) -> Response:  # only reached by a non-POST
+        return Response("Method Not Allowed", status_code=405, media_type="text/plain")
+
     async def healthz(_request: Request) -> Response:
         return Response("ok", media_type="text/plain")
 
@@ -145,17 +232,17 @@ def build_app(
         body, content_type = await run_in_threadpool(metrics.render)
         return Response(body, media_type=content_type)
 
-    return Starlette(
+    verbs: dict[str, tuple[str, Handler, Callable[[str], Any]]] = {
+        "/filter": ("filter", do_filter, lambda m: filter_result(error=m)),
+        "/bind": ("bind", do_bind, bind_result),
+        "/webhook": ("webhook", do_review, review_error),
+    }
+    fallback = Starlette(
         routes=[
-            Route(
-                "/filter",
-                verb_route("filter", do_filter, lambda m: filter_result(error=m)),
-                methods=["POST"],
-            ),
-            Route("/bind", verb_route("bind", do_bind, bind_result), methods=["POST"]),
-            Route("/webhook", verb_route("webhook", do_review, review_error), methods=["POST"]),
+            *(Route(path, not_allowed, methods=["POST"]) for path in verbs),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
         ]
     )
+    return ExtenderApp(verbs, fallback, metrics, max_body_bytes)

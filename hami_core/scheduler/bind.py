@@ -6,10 +6,14 @@ For a pod that asks something of a vendor:
 2. take the node lock (`hami.io/mutex.lock`, resourceVersion precondition, retries): every
    bind of a pod that asks something of a vendor takes it, so concurrent binds to one node
    (several replicas, asynchronous binds) check capacity one at a time;
-3. under the lock, check the decision against the pods the apiserver has bound to the node:
-   a decision made on a stale view (a lagging watch, an expired reservation, another replica)
-   that would over-commit a card is refused;
-4. merge-patch `hami.io/bind-phase: allocating` and `hami.io/bind-time: <unix s>`;
+3. merge-patch `hami.io/bind-phase: allocating` and `hami.io/bind-time: <unix s>`;
+4. under the node lock, check the decision against the pods bound to the node: a decision made
+   on a stale view (a lagging watch, an expired reservation, another replica) that would
+   over-commit a card is refused. The bound pods are read from the usage cache once the pod
+   watch has shown step 3's write (`pods_seen`, waiting up to `cache_wait` seconds): the watch
+   is ordered, and every bind that finished before this one took the lock wrote its Binding
+   before that, so the cache then holds it. Otherwise (no informer, a lagging watch, a
+   resourceVersion that is not a number) they are listed from the apiserver;
 5. create the `Binding`.
 Any failure in 2-5 rolls back what was written (bind-phase and bind-time removed, the lock
 released if this bind took it, each with retries) and answers `{"Error": ...}` - except a
@@ -38,7 +42,14 @@ from hami_core.scheduler.decisions import decision_keys, usage_view
 from hami_core.scheduler.events import EventRecorder
 from hami_core.scheduler.metrics import SchedulerMetrics
 from hami_core.scheduler.wire import BindArgs, bind_result
-from hami_core.scheduling.cache import CardUsage, NodeState, UsageCache, pod_usage
+from hami_core.scheduling.cache import (
+    CardUsage,
+    NodeState,
+    PodUsage,
+    UsageCache,
+    pod_key,
+    pod_usage,
+)
 from hami_core.scheduling.requests import pod_requests
 
 __all__ = ["BindError", "BindVerb"]
@@ -62,6 +73,9 @@ class BindError(Exception):
         self.keep = keep
 
 
+_DECODED_SIZE = 50_000
+"""Listed pods whose decoded usage `BindVerb` keeps (by uid and resourceVersion)."""
+
 _UNCERTAIN_STATUS = (None, 408, 504)
 """Failures after which a write may still have been applied (no reply, timeouts)."""
 
@@ -78,6 +92,8 @@ class BindVerb:
         metrics: SchedulerMetrics,
         events: EventRecorder,
         cache: UsageCache | None = None,
+        pods_seen: Callable[[str, float], bool] | None = None,
+        cache_wait: float = 1.0,
         node_lock_timeout: float = 300.0,
         success_events: bool = False,
         clock: Callable[[], float] = time.time,
@@ -89,12 +105,15 @@ class BindVerb:
         self.metrics = metrics
         self.events = events
         self.cache = cache
+        self.pods_seen = pods_seen
+        self.cache_wait = cache_wait
         self.specs = registry.specs()
         self.decision_keys = decision_keys(self.specs)
         self.node_lock_timeout = node_lock_timeout
         self.success_events = success_events
         self.clock = clock
         self.sleep = sleep
+        self._decoded: dict[tuple[Any, Any], tuple[str, PodUsage] | None] = {}
 
     def __call__(self, args: BindArgs) -> Obj:
         """The `ExtenderBindingResult` for these arguments (`Error` empty when bound)."""
@@ -227,10 +246,9 @@ class BindVerb:
             except NodeLockError as exc:
                 raise BindError(str(exc), "lock") from exc
             locked = True
-            self._verify_capacity(pod, namespace, name, node)
             phase_tried = True
             try:
-                self.cluster.patch_pod_metadata(
+                written = self.cluster.patch_pod_metadata(
                     namespace,
                     name,
                     annotations={
@@ -244,6 +262,8 @@ class BindVerb:
                 raise BindError(
                     f"pod {namespace}/{name}: cannot set {BIND_PHASE}: {exc}", "apiserver"
                 ) from exc
+            version = (written.get("metadata") or {}).get("resourceVersion")
+            self._verify_capacity(pod, namespace, name, node, version)
             self._create_binding(pod, namespace, name, node)
         except BindError as exc:
             if not exc.keep:
@@ -270,34 +290,22 @@ class BindVerb:
             state = fresh.node(node)
             return _totals(state) if state is not None else {}
 
-    def _verify_capacity(self, pod: Obj, namespace: str, name: str, node: str) -> None:
+    def _verify_capacity(
+        self, pod: Obj, namespace: str, name: str, node: str, version: Any
+    ) -> None:
         """Refuse a decision the pods now bound to `node` leave no room for.
 
-        Under the node lock, the pods bound to the node are read from the apiserver and the
-        cards this pod's decision names are checked against them: a filter that ran on a
-        stale cache (a replica whose watch lags, a reservation that expired before the pod's
-        events arrived) cannot over-commit a card.
+        Under the node lock, after this bind's own write (at `version`), the pods bound to the
+        node are read (module doc, step 4) and the cards this pod's decision names are
+        checked against them: a filter that ran on a stale cache (a replica whose watch lags,
+        a reservation that expired before the pod's events arrived) cannot over-commit a card.
         """
         found = pod_usage(self.specs, pod)
         if found is None:
             return
-        try:
-            bound = self.cluster.list_pods(node_name=node)
-        except ClusterError as exc:
-            raise BindError(f"node {node}: cannot list its pods: {exc}", "apiserver") from exc
-        used: dict[tuple[str, str], list[int]] = {}
-        for other in bound:
-            meta = other.get("metadata") or {}
-            if (meta.get("namespace") or "default", meta.get("name")) == (namespace, name):
-                continue
-            held = pod_usage(self.specs, usage_view(other, self.decision_keys))
-            if held is None or held[0] != node:
-                continue
-            for vendor, cards in held[1].items():
-                for uuid, share in cards.items():
-                    total = used.setdefault((vendor, uuid), [0, 0, 0])
-                    for i in range(3):
-                        total[i] += share[i]
+        used = self._bound_usage_cached(namespace, name, node, version)
+        if used is None:
+            used = self._bound_usage_listed(namespace, name, node)
         totals = self._card_totals(node)
         for vendor, cards in sorted(found[1].items()):
             for uuid, (slots, mem, cores) in sorted(cards.items()):
@@ -316,6 +324,61 @@ class BindVerb:
                         "the decision was made on a stale view, filter it again",
                         "decision",
                     )
+
+    def _bound_usage_cached(
+        self, namespace: str, name: str, node: str, version: Any
+    ) -> dict[tuple[str, str], list[int]] | None:
+        """The bound pods' usage from the cache, once the watch has shown `version`; else None."""
+        cache, seen = self.cache, self.pods_seen
+        if cache is None or seen is None or not isinstance(version, str) or not version:
+            return None
+        if not seen(version, self.cache_wait):
+            log.debug(
+                "bind %s/%s: the pod watch has not shown version %s", namespace, name, version
+            )
+            return None
+        self.metrics.capacity_checks.labels(source="cache").inc()
+        return cache.bound_usage(node, pod_key(namespace, name))
+
+    def _bound_usage_listed(
+        self, namespace: str, name: str, node: str
+    ) -> dict[tuple[str, str], list[int]]:
+        """The bound pods' usage from a list of the node's pods."""
+        self.metrics.capacity_checks.labels(source="list").inc()
+        try:
+            bound = self.cluster.list_pods(node_name=node)
+        except ClusterError as exc:
+            raise BindError(f"node {node}: cannot list its pods: {exc}", "apiserver") from exc
+        used: dict[tuple[str, str], list[int]] = {}
+        for other in bound:
+            meta = other.get("metadata") or {}
+            if (meta.get("namespace") or "default", meta.get("name")) == (namespace, name):
+                continue
+            held = self._usage_of(other)
+            if held is None or held[0] != node:
+                continue
+            for vendor, cards in held[1].items():
+                for uuid, share in cards.items():
+                    total = used.setdefault((vendor, uuid), [0, 0, 0])
+                    for i in range(3):
+                        total[i] += share[i]
+        return used
+
+    def _usage_of(self, pod: Obj) -> tuple[str, PodUsage] | None:
+        """`pod_usage` of a listed pod, decoded once per `(uid, resourceVersion)`: an object
+        with both unchanged is the same object."""
+        meta = pod.get("metadata") or {}
+        version = (meta.get("uid"), meta.get("resourceVersion"))
+        if not all(isinstance(v, str) and v for v in version):
+            return pod_usage(self.specs, usage_view(pod, self.decision_keys))
+        memo = self._decoded
+        if version in memo:
+            return memo[version]
+        held = pod_usage(self.specs, usage_view(pod, self.decision_keys))
+        if len(memo) >= _DECODED_SIZE:
+            memo.clear()
+        memo[version] = held
+        return held
 
     def _rollback(self, namespace: str, name: str, node: str, *, locked: bool, phase: bool) -> None:
         """Undo a failed bind's writes; log (never raise) what could not be undone."""

@@ -52,6 +52,14 @@ def parse_duration(value: str) -> float:
     return seconds
 
 
+def _duration_or_zero(value: str) -> float:
+    """`parse_duration`, also accepting 0 (`0`, `0s`)."""
+    text = value.strip()
+    if text in ("0", "0s", "0ms"):
+        return 0.0
+    return parse_duration(text)
+
+
 def parse_bind_address(value: str) -> tuple[str, int]:
     """`host:port` (`[::1]:8080` for IPv6; an empty host means all interfaces)."""
     host, sep, port = value.rpartition(":")
@@ -133,6 +141,16 @@ def add_commands(subparsers: Any) -> None:
         type=parse_duration,
         default=300.0,
         help="age after which a node lock may be broken (default: 5m)",
+    )
+    p.add_argument(
+        "--bind-cache-wait",
+        type=_duration_or_zero,
+        default=1.0,
+        help=(
+            "how long a bind waits for the pod watch to show its own write before it checks "
+            "capacity against a LIST of the node's pods instead of the cache; 0 always lists "
+            "(default: 1s)"
+        ),
     )
     p.add_argument(
         "--qps", type=_positive_float, default=100.0, help="apiserver requests/s (default: 100)"
@@ -283,6 +301,7 @@ def settings_from(args: argparse.Namespace) -> SchedulerSettings:
         node_policy=args.node_scheduler_policy,
         gpu_policy=args.gpu_scheduler_policy,
         node_lock_timeout=args.node_lock_timeout,
+        bind_cache_wait=args.bind_cache_wait,
         max_body_bytes=args.max_body_bytes,
         strip_forged_annotations=args.strip_forged_annotations,
         success_events=args.success_events,

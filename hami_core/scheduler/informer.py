@@ -118,6 +118,9 @@ class Informer:
         self._locks: dict[str, str] = {}  # node -> its node-lock annotation value
         self._streams: dict[str, Iterator[WatchEvent]] = {}
         self._threads: list[threading.Thread] = []
+        self._seen = threading.Condition(threading.Lock())
+        self._pods_rv = -1  # the pod stream's position: every change up to it is applied
+        self._rv_waiters = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -156,6 +159,41 @@ class Informer:
         """The trimmed pods holding devices on these nodes."""
         with self._lock:
             return [pod for n in nodes for pod in self._assigned.get(n, {}).values()]
+
+    def wait_pods_seen(self, resource_version: str, timeout: float) -> bool:
+        """Block until every pod change up to `resource_version` is applied to the cache
+        (True), or `timeout` seconds pass (False; at once for a version that is not a number).
+
+        The pod watch delivers changes in resourceVersion order, so once it has shown a
+        version, the cache holds every pod write that completed before that version was
+        written (the read-your-writes barrier `BindVerb` uses).
+        """
+        try:
+            wanted = int(resource_version)
+        except (TypeError, ValueError):
+            return False
+        with self._seen:
+            if self._pods_rv >= wanted:
+                return True
+            if timeout <= 0 or self._stop.is_set():
+                return False
+            self._rv_waiters += 1
+            try:
+                return self._seen.wait_for(lambda: self._pods_rv >= wanted, timeout)
+            finally:
+                self._rv_waiters -= 1
+
+    def _saw_pods(self, event: WatchEvent) -> None:
+        """Move the pod stream's position to the event's version (a relist sets it)."""
+        raw = _meta(event.object).get("resourceVersion")
+        if not isinstance(raw, str) or not raw.isdigit():
+            return
+        version = int(raw)
+        with self._seen:
+            if event.type == "RESYNC" or version > self._pods_rv:
+                self._pods_rv = version
+                if self._rv_waiters:
+                    self._seen.notify_all()
 
     def resync(self) -> None:
         """Close both streams now; they reopen with a fresh list."""
@@ -214,6 +252,8 @@ class Informer:
         except Exception as exc:  # one odd object must not stop the watch
             name = _meta(event.object).get("name")
             log.warning("watch %s: skipping %s event for %r: %s", kind, event.type, name, exc)
+        if kind == "pods":
+            self._saw_pods(event)
 
     # ------------------------------------------------------------------ nodes
 

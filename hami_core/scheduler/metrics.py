@@ -123,6 +123,13 @@ class SchedulerMetrics:
             "Requesting_ handshake stamps written to nodes by this replica",
             registry=self.registry,
         )
+        self.capacity_checks = Counter(
+            "hami_scheduler_bind_capacity_checks",
+            "Capacity checks under the node lock, by what the bound pods were read from "
+            "(cache: the watch had shown this bind's own write; list: a pod LIST)",
+            ["source"],
+            registry=self.registry,
+        )
         self.leader = Gauge(
             "hami_scheduler_leader", "1 while this replica holds the lease", registry=self.registry
         )

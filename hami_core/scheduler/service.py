@@ -142,6 +142,8 @@ class SchedulerService:
             metrics=self.metrics,
             events=self.events,
             cache=self.cache,
+            pods_seen=self.informer.wait_pods_seen,
+            cache_wait=s.bind_cache_wait,
             node_lock_timeout=s.node_lock_timeout,
             success_events=s.success_events,
             clock=clock,
@@ -208,6 +210,7 @@ class SchedulerService:
         self.elector.stop(release=release_lease)
         self.informer.stop()
         self.events.stop()
+        self.app.close()
 
     def __enter__(self) -> SchedulerService:
         self.start()
@@ -303,9 +306,11 @@ class SchedulerService:
             host=host, port=bound, certfile=certfile, keyfile=keyfile, log_config=None
         )
         server = uvicorn.Server(config)
+        loop_factory = config.get_loop_factory()  # uvloop where installed, as `serve` uses
 
         def run() -> None:
-            asyncio.run(server.serve(sockets=[sock]))
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(server.serve(sockets=[sock]))
 
         thread = threading.Thread(target=run, name=f"hami-http-{bound}", daemon=True)
         thread.start()

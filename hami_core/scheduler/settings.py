@@ -15,6 +15,9 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20
 """HAMi reads request bodies through a 1 MiB limit."""
 
 
+_ZERO_ALLOWED = frozenset({"bind_cache_wait"})
+
+
 def default_identity() -> str:
     """This replica's leader-election identity: `$POD_NAME`, else `<hostname>_<random>`."""
     pod = os.environ.get("POD_NAME")
@@ -27,7 +30,9 @@ def default_identity() -> str:
 class SchedulerSettings:
     """What the extender, webhook, register loop and leader election are configured with.
 
-    Durations are seconds. `success_events` also records `FilteringSucceed` / `BindingSucceed`
+    Durations are seconds. `bind_cache_wait` is how long a bind waits for the pod watch to
+    show its own write before it checks capacity against a pod LIST instead of the cache
+    (0: always list). `success_events` also records `FilteringSucceed` / `BindingSucceed`
     pod events (failures are always recorded; each event is one more apiserver write).
     `ConfigError` names the first field whose value is out of range.
     """
@@ -51,11 +56,17 @@ class SchedulerSettings:
     resync_period: float = 300.0
     sync_timeout: float = 10.0
     reservation_ttl: float = 60.0
+    bind_cache_wait: float = 1.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, float | int) and not isinstance(value, bool) and value <= 0:
+            if not isinstance(value, float | int) or isinstance(value, bool):
+                continue
+            if f.name in _ZERO_ALLOWED:
+                if value < 0:
+                    raise ConfigError(f"{f.name}: must be >= 0, got {value!r}")
+            elif value <= 0:
                 raise ConfigError(f"{f.name}: must be > 0, got {value!r}")
         for name in ("lease_namespace", "lease_name", "identity"):
             if not getattr(self, name):

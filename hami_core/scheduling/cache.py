@@ -212,7 +212,12 @@ class VendorCards:
 
 @dataclass(slots=True)
 class NodeState:
-    """One node as the cache keeps it. Read it only under `UsageCache.locked()`; never modify."""
+    """One node as the cache keeps it. Read it only under `UsageCache.locked()`; never modify.
+
+    `fits` memoises the engine's whole-node answers (fit key → chosen cards or reason, and the
+    node's score); the cache empties it whenever anything the answer reads changes: a counter,
+    the node object, a vendor's health.
+    """
 
     view: NodeView
     vendors: dict[str, VendorCards] = field(default_factory=dict)
@@ -220,6 +225,12 @@ class NodeState:
     unhealthy: set[str] = field(default_factory=set)
     fingerprint: tuple[Any, ...] = ()
     utilisation_: float | None = None
+    fits: dict[Hashable, tuple[PodDevices | str, float]] = field(default_factory=dict)
+
+    def changed(self) -> None:
+        """Forget what was computed from the node's counters, object or health."""
+        self.utilisation_ = None
+        self.fits.clear()
 
     def utilisation(self) -> float:
         """`node_score` over the healthy vendors' cards (kept until the counters change)."""
@@ -255,6 +266,7 @@ class _Holding:
     pod_devices: PodDevices | None = None
     prior_node: str | None = None
     prior: dict[str, dict[str, CardUsage]] | None = None
+    bound: str | None = None  # the pod's spec.nodeName
 
     def effective(self) -> tuple[str | None, dict[str, dict[str, CardUsage]] | None]:
         if self.reserved is not None:
@@ -299,6 +311,7 @@ class UsageCache:
         self._nodes: dict[str, NodeState] = {}
         self._holdings: dict[str, _Holding] = {}
         self._by_node: dict[str, set[str]] = {}
+        self._bound: dict[str, set[str]] = {}  # node -> keys of held pods bound (nodeName) there
         self._reserved: dict[str, float] = {}  # pod key -> expiry, for every live reservation
         self._volatile = frozenset(
             {
@@ -351,6 +364,7 @@ class UsageCache:
             state = self._nodes.get(view.name)
             if state is not None and state.fingerprint == fingerprint:
                 state.view = view
+                state.fits.clear()  # the volatile annotations (cordon, lock) are read by fits
                 return
             unhealthy = state.unhealthy if state is not None else set()
             state = NodeState(view=view, unhealthy=unhealthy, fingerprint=fingerprint)
@@ -397,7 +411,7 @@ class UsageCache:
             state = self._nodes.get(node)
             if state is not None:
                 state.unhealthy.add(vendor)
-                state.utilisation_ = None
+                state.changed()
 
     def mark_vendor_healthy(self, node: str, vendor: str) -> None:
         """Offer `vendor`'s cards on `node` again."""
@@ -405,7 +419,7 @@ class UsageCache:
             state = self._nodes.get(node)
             if state is not None:
                 state.unhealthy.discard(vendor)
-                state.utilisation_ = None
+                state.changed()
 
     def node(self, name: str) -> NodeState | None:
         """The node's state (read under `locked()`, never modify), or None if unknown."""
@@ -428,17 +442,22 @@ class UsageCache:
             raise ValueError("pod object without metadata.name")
         key = pod_key(str(meta.get("namespace") or "default"), str(meta["name"]))
         found = pod_usage(self.specs, pod)
+        spec = pod.get("spec")
+        bound = spec.get("nodeName") if isinstance(spec, Mapping) else None
+        bound = bound if isinstance(bound, str) and bound else None
         with self._lock:
             holding = self._holdings.get(key)
             if found is None:
                 if holding is None:
                     return
                 terminal = _phase(pod) in _TERMINAL
+                self._bind_index(key, holding, bound)
                 self._set(key, holding, None, None, drop_reservation=terminal)
                 return
             node, usage = found
             if holding is None:
                 holding = self._holdings[key] = _Holding()
+            self._bind_index(key, holding, bound)
             matches = holding.reserved_node == node and holding.reserved == usage
             earlier = holding.prior_node == node and holding.prior == usage
             ended = holding.reserved is not None and (matches or not earlier)
@@ -509,6 +528,25 @@ class UsageCache:
                 out[k] = (h.reserved_node or "", h.pod_devices or {})
             return out
 
+    def bound_usage(self, node: str, exclude: str) -> dict[tuple[str, str], list[int]]:
+        """`(vendor, uuid)` → `[slots, MiB, cores]` held on `node`'s cards by the pods bound
+        there (`spec.nodeName`) whose annotations assign them there, pod `exclude` left out:
+        what a list of the node's pods would show, as far as the watch has delivered them.
+        Reservations are not counted."""
+        used: dict[tuple[str, str], list[int]] = {}
+        with self._lock:
+            for key in self._bound.get(node, ()):
+                h = self._holdings[key]
+                if key == exclude or h.node != node or not h.usage:
+                    continue
+                for vendor, cards in h.usage.items():
+                    for uuid, share in cards.items():
+                        total = used.setdefault((vendor, uuid), [0, 0, 0])
+                        total[0] += share[0]
+                        total[1] += share[1]
+                        total[2] += share[2]
+        return used
+
     def holding(self, key: str) -> tuple[str, PodUsage] | None:
         """Where pod `key` is counted and what it holds (reservation first), if anywhere."""
         with self._lock:
@@ -536,9 +574,22 @@ class UsageCache:
             holding.prior_node = holding.prior = None
             self._reserved.pop(key, None)
         if holding.usage is None and holding.reserved is None:
+            self._bind_index(key, holding, None)
             del self._holdings[key]
             return
         self._reapply(key, holding)
+
+    def _bind_index(self, key: str, holding: _Holding, bound: str | None) -> None:
+        if holding.bound == bound:
+            return
+        if holding.bound is not None:
+            keys = self._bound[holding.bound]
+            keys.discard(key)
+            if not keys:
+                del self._bound[holding.bound]
+        holding.bound = bound
+        if bound is not None:
+            self._bound.setdefault(bound, set()).add(key)
 
     def _unapply(self, key: str, holding: _Holding) -> None:
         node, usage = holding.effective()
@@ -562,7 +613,7 @@ class UsageCache:
         state = self._nodes.get(node)
         if state is None or not usage:
             return
-        state.utilisation_ = None
+        state.changed()
         for vendor, cards in usage.items():
             owned = state.vendors.get(vendor)
             if owned is not None:

@@ -73,7 +73,8 @@ __all__ = ["NODE_UNREGISTERED", "Decision", "Engine"]
 log = logging.getLogger(__name__)
 
 _MEMO_SIZE = 16
-"""Card orders memoised per vendor and node (distinct pod shapes) before the memo is reset."""
+"""Card orders memoised per vendor and node, and node answers memoised per node (distinct pod
+shapes), before the memo is reset."""
 
 NODE_UNREGISTERED = "node unregistered"
 """A candidate node the cache knows no cards of."""
@@ -110,6 +111,7 @@ class _PodPlan:
     numa_bind: dict[str, bool]
     last_app: dict[str, int]
     order_keys: dict[tuple[int, str], Hashable]
+    fit_key: Hashable
     own: tuple[str, PodUsage] | None = None
 
 
@@ -169,16 +171,26 @@ class Engine:
             failed: dict[str, str] = {}
             scores: dict[str, float] = {}
             best: tuple[str, PodDevices] | None = None  # kept as we go: fits are not stored
+            own_node = plan.own[0] if plan.own is not None else None
             for name in dict.fromkeys(candidate_nodes):
                 state = self.cache.node(name)
                 if state is None or not state.registered():
                     failed[name] = NODE_UNREGISTERED
                     continue
-                outcome = self._fit_node(plan, state)
+                if name == own_node:  # the pod's own usage is taken out: not memoised
+                    outcome, score = self._answer(plan, state)
+                else:
+                    memo = state.fits.get(plan.fit_key)
+                    if memo is None:
+                        memo = self._answer(plan, state)
+                        if len(state.fits) >= _MEMO_SIZE:
+                            state.fits.clear()
+                        state.fits[plan.fit_key] = memo
+                    outcome, score = memo
                 if isinstance(outcome, str):
                     failed[name] = outcome
                     continue
-                score = scores[name] = self._score_node(plan, state, outcome)
+                scores[name] = score
                 if best is None or prefers(plan.node_policy, name, score, best[0], scores[best[0]]):
                     best = (name, outcome)
             if best is None:
@@ -246,6 +258,15 @@ class Engine:
             for index, reqs in enumerate(requests)
             for r in reqs
         }
+        fit_key = (
+            tuple(tuple(_request_key(r) for r in reqs) for reqs in requests),
+            gpu_policy,
+            node_policy,
+            weights,
+            view.namespace,
+            tuple(sorted(view.annotations.items())),
+            tuple(sorted(view.labels.items())),
+        )
         return _PodPlan(
             view=view,
             key=pod_key(view.namespace, view.name),
@@ -257,7 +278,15 @@ class Engine:
             numa_bind=numa_bind,
             last_app=last_app,
             order_keys=order_keys,
+            fit_key=fit_key,
         )
+
+    def _answer(self, plan: _PodPlan, state: NodeState) -> tuple[PodDevices | str, float]:
+        """The node's fit (cards, or the reason it does not fit) and its score if it fits."""
+        outcome = self._fit_node(plan, state)
+        if isinstance(outcome, str):
+            return outcome, 0.0
+        return outcome, self._score_node(plan, state, outcome)
 
     def _base(self, plan: _PodPlan, state: NodeState, vendor: str) -> list[DeviceUsage]:
         cards = state.cards(vendor)
@@ -409,6 +438,22 @@ class Engine:
             if written:
                 out.update(written)
         return out
+
+
+def _request_key(r: ContainerRequest) -> Hashable:
+    """Everything of a request a fit may read, hashable (extras by their repr, sorted)."""
+    extras = repr(sorted(r.extras.items(), key=lambda item: item[0])) if r.extras else ""
+    return (
+        r.vendor,
+        r.container,
+        r.container_index,
+        r.init,
+        r.count,
+        r.memory_mib,
+        r.memory_percent,
+        r.cores,
+        extras,
+    )
 
 
 def _taken(

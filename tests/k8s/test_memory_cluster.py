@@ -190,3 +190,41 @@ def test_concurrent_writers_get_unique_increasing_versions() -> None:
 
     assert sorted(versions) == list(range(1, 201))
     assert len(cluster.list_objects("configmaps")["items"]) == 200
+
+
+def test_pods_listed_by_node_follow_binds_moves_and_deletes() -> None:
+    cluster = MemoryCluster()
+
+    def on(node: str) -> list[str]:
+        by_index = [p["metadata"]["name"] for p in cluster.list_pods(node_name=node)]
+        by_scan = sorted(
+            p["metadata"]["name"] for p in cluster.list_pods() if p["spec"].get("nodeName") == node
+        )
+        assert by_index == by_scan
+        return by_index
+
+    for name in ("a", "b", "c"):
+        cluster.add_pod({"metadata": {"name": name, "namespace": "ns"}, "spec": {}})
+    cluster.bind_pod("ns", "a", None, "gpu-1")
+    cluster.bind_pod("ns", "b", None, "gpu-1")
+    assert on("gpu-1") == ["a", "b"]
+    cluster.put(
+        "pods", {"metadata": {"name": "b", "namespace": "ns"}, "spec": {"nodeName": "gpu-2"}}
+    )
+    assert (on("gpu-1"), on("gpu-2")) == (["a"], ["b"])
+    cluster.delete_pod("ns", "a")
+    assert on("gpu-1") == []
+    cluster.add_pod({"metadata": {"name": "d", "namespace": "x"}, "spec": {"nodeName": "gpu-2"}})
+    assert on("gpu-2") == ["b", "d"]  # sorted by namespace, then name
+    assert [p["metadata"]["name"] for p in cluster.list_pods(node_name="")] == ["c"]
+
+
+def test_objects_handed_out_are_copies_even_of_odd_values() -> None:
+    cluster = MemoryCluster()
+    big = 1 << 70  # beyond what JSON tools read as a 64-bit number
+    cluster.add_pod({"metadata": {"name": "p", "namespace": "ns"}, "spec": {"n": big}})
+    first = cluster.get_pod("ns", "p")
+    first["spec"]["n"] = 0
+    first["metadata"]["name"] = "changed"
+    again = cluster.get_pod("ns", "p")
+    assert (again["spec"]["n"], again["metadata"]["name"]) == (big, "p")

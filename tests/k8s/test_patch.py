@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from hami_core.k8s import Invalid
-from hami_core.k8s.patch import json_patch, merge_patch, metadata_patch, strategic_merge_patch
+from hami_core.k8s.patch import (
+    copy_json,
+    json_patch,
+    merge_patch,
+    metadata_patch,
+    strategic_merge_patch,
+)
 
 
 @pytest.mark.parametrize(
@@ -105,3 +111,15 @@ def test_metadata_patch_builds_the_merge_patch_body() -> None:
 def test_metadata_patch_refuses_bad_values(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(Invalid, match=message):
         metadata_patch(**kwargs)
+
+
+def test_copy_json_copies_deeply_and_keeps_what_json_cannot_hold() -> None:
+    value: dict[Any, Any] = {"a": [{"b": 1}], "big": 1 << 70, 3: "int key"}
+    copied = copy_json(value)
+    assert copied == value
+    assert copied["a"] is not value["a"]
+    assert copied["a"][0] is not value["a"][0]
+    plain = {"metadata": {"annotations": {"k": "v"}}, "items": [1, 2.5, None, True]}
+    again = copy_json(plain)
+    assert again == plain and again["metadata"] is not plain["metadata"]
+    assert copy_json("text") == "text"

@@ -154,11 +154,29 @@ class World:
             resync_period=3600.0,
         )
         service = SchedulerService(gated, self.registry, None, settings, clock=lambda: self.now)
+        service.bind.pods_seen = self._pods_seen(name, gated, service)
         service.informer.start()
         gated.stream("nodes").deliver(0)
         gated.stream("pods").deliver(0)
         assert service.informer.wait_synced(5.0), f"replica {name} did not sync"
         return Replica(name, gated, service)
+
+    def _pods_seen(
+        self, name: str, gated: GatedCluster, service: SchedulerService
+    ) -> Callable[[str, float], bool]:
+        """The bind's wait for its own write, with the watch lag drawn: all, some or none of
+        the replica's pending pod events arrive first; then the real check, without waiting
+        (a bind whose write has not arrived lists the node's pods instead)."""
+
+        def seen(version: str, _timeout: float) -> bool:
+            draw = self.rng.random()
+            if draw < 0.6:
+                n = None if draw < 0.4 else self.rng.randint(0, 2)
+                got = gated.deliver("pods", n)
+                self.trace.append(f"  bind check: {got} pod events reach {name}")
+            return service.informer.wait_pods_seen(version, 0)
+
+        return seen
 
     def _kubelet(self, node: str) -> Kubelet:
         gated = GatedCluster(self.store)

@@ -17,6 +17,7 @@ from extender_kit import (
     annotations_of,
     card_id,
     eventually,
+    fast_settings,
     gpu_node,
     running_scheduler,
     user_pod,
@@ -49,6 +50,20 @@ def filtered(api: FakeApiServer, scheduler: KubeScheduler, name: str) -> Obj:
     pod = api.state.get_pod("default", name)
     assert scheduler.filter(pod, ["node-a"])["NodeNames"] == ["node-a"]
     return api.state.get_pod("default", name)
+
+
+def bound_on_card(name: str, card: str) -> Obj:
+    """A pod another replica placed on `card` of node-a (16000 MiB) and bound there."""
+    pod = user_pod(
+        name,
+        {GPU: "1", GPUMEM: "16000"},
+        annotations={
+            "hami.io/vgpu-node": "node-a",
+            "hami.io/tgpu-devices-allocated": f"{card},TGPU,16000,0:;",
+        },
+    )
+    pod["spec"]["nodeName"] = "node-a"
+    return pod
 
 
 def assert_untouched(api: FakeApiServer, name: str) -> None:
@@ -218,16 +233,7 @@ def test_a_decision_made_on_a_stale_view_is_refused_at_bind(
     pod = filtered(api, scheduler, "late")
     card = annotations_of(pod)["hami.io/tgpu-devices-allocated"].split(",")[0]
     # after this filter, another replica placed a pod on the same card and bound it
-    other = user_pod(
-        "early",
-        {GPU: "1", GPUMEM: "16000"},
-        annotations={
-            "hami.io/vgpu-node": "node-a",
-            "hami.io/tgpu-devices-allocated": f"{card},TGPU,16000,0:;",
-        },
-    )
-    other["spec"]["nodeName"] = "node-a"
-    api.state.add_pod(other)
+    api.state.add_pod(bound_on_card("early", card))
     answer = scheduler.bind(pod, "node-a")
     assert answer["Error"] == (
         f"pod default/late: tgpu card {card} on node node-a has 384 MiB free of 16384, the pod "
@@ -260,4 +266,60 @@ def test_a_binding_whose_reply_is_lost_is_not_undone(
         lock = annotations_of(api.state.get_node("node-a"))[NODE_LOCK]
         assert parse_node_lock(lock).name == "slow"
         assert scheduler.bind(pod, "node-a") == {"Error": ""}
+    cluster.close()
+
+
+def capacity_checks(service: SchedulerService) -> dict[str, float]:
+    """`hami_scheduler_bind_capacity_checks_total` by source."""
+    counter = service.metrics.capacity_checks
+    return {
+        sample.labels["source"]: sample.value
+        for metric in counter.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def node_pod_lists(api: FakeApiServer) -> int:
+    """Pod LISTs filtered by node the apiserver answered (watches not counted)."""
+    return sum(
+        1
+        for r in api.requests_matching("GET", r"^/api/v1/pods$")
+        if "spec.nodeName" in r.query.get("fieldSelector", "") and "watch" not in r.query
+    )
+
+
+def test_capacity_is_checked_from_the_watch_cache_once_it_shows_the_bind(
+    api: FakeApiServer, extender: tuple[SchedulerService, KubeScheduler]
+) -> None:
+    service, scheduler = extender
+    pod = filtered(api, scheduler, "quick")
+    api.clear_requests()
+    assert scheduler.bind(pod, "node-a") == {"Error": ""}
+    assert node_pod_lists(api) == 0
+    assert capacity_checks(service) == {"cache": 1.0}
+
+
+def test_a_bind_the_pod_watch_lags_behind_lists_the_nodes_pods(
+    api: FakeApiServer, registry: VendorRegistry
+) -> None:
+    api.state.add_node(gpu_node("node-a"))
+    cluster = api.kube_cluster(request_timeout=5.0, watch_timeout_seconds=30)
+    settings = fast_settings(bind_cache_wait=0.2)
+    with running_scheduler(cluster, registry, settings) as (service, url):
+        scheduler = KubeScheduler(httpx.Client(base_url=url))
+        pod = filtered(api, scheduler, "late")
+        card = annotations_of(pod)["hami.io/tgpu-devices-allocated"].split(",")[0]
+        # the pod watch breaks and takes a second to come back: the bind's own write is not
+        # shown within bind_cache_wait, and neither is a pod bound meanwhile on the same card
+        api.faults.delay(r"^/api/v1/pods$", 1.0, method="GET")
+        assert api.faults.drop_watches() >= 1
+        api.state.add_pod(bound_on_card("early", card))
+        api.clear_requests()
+        answer = scheduler.bind(pod, "node-a")
+        api.faults.clear()
+        assert "has 384 MiB free of 16384, the pod takes 1000" in answer["Error"]
+        assert node_pod_lists(api) == 1
+        assert capacity_checks(service) == {"list": 1.0}
+        assert_untouched(api, "late")
     cluster.close()

@@ -16,8 +16,10 @@ import yaml
 from extender_kit import eventually
 
 from hami_core.cli import build_parser
+from hami_core.errors import ConfigError
 from hami_core.plugins import load_vendors
-from hami_core.scheduler.command import parse_bind_address, parse_duration
+from hami_core.scheduler import SchedulerSettings
+from hami_core.scheduler.command import parse_bind_address, parse_duration, settings_from
 from hami_core.testing import FakeApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +102,16 @@ def test_flag_values_are_checked() -> None:
     assert args.func(args) == 2  # a renew deadline longer than the lease is refused
     args = hami(["scheduler", "--cert-file", "only.pem"])
     assert args.func(args) == 2
+
+
+def test_the_bind_cache_wait_flag_reaches_the_settings() -> None:
+    assert settings_from(hami(["scheduler"])).bind_cache_wait == 1.0
+    assert settings_from(hami(["scheduler", "--bind-cache-wait", "250ms"])).bind_cache_wait == 0.25
+    assert settings_from(hami(["scheduler", "--bind-cache-wait", "0"])).bind_cache_wait == 0.0
+    with pytest.raises(SystemExit):
+        hami(["scheduler", "--bind-cache-wait", "-1s"])
+    with pytest.raises(ConfigError, match="bind_cache_wait: must be >= 0"):
+        SchedulerSettings(bind_cache_wait=-0.5)
 
 
 def free_port() -> int:

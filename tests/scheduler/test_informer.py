@@ -187,3 +187,24 @@ def test_a_node_lock_whose_holder_is_deleted_or_fails_is_released(
         assert lock("node-c") == "2026-11-30T10:00:00Z,default,someone-else"
     finally:
         informer.stop()
+
+
+def test_a_writer_can_wait_for_the_pod_watch_to_show_its_own_write(
+    api: FakeApiServer, kube: KubeCluster, registry: VendorRegistry
+) -> None:
+    api.state.add_node(gpu_node("node-a"))
+    api.state.add_pod(user_pod("mine", {GPU: "1", GPUMEM: "1000"}))
+    informer = start(kube, registry)
+    try:
+        written = kube.patch_pod_metadata("default", "mine", annotations={"note": "1"})
+        version = written["metadata"]["resourceVersion"]
+        assert informer.wait_pods_seen(version, 5.0)
+        # a version the stream has passed is seen at once; one from the future is not
+        assert informer.wait_pods_seen("1", 0)
+        started = time.monotonic()
+        assert not informer.wait_pods_seen(str(int(version) + 1000), 0.2)
+        assert time.monotonic() - started >= 0.2
+        assert not informer.wait_pods_seen("not-a-number", 5.0)  # opaque: no wait at all
+    finally:
+        informer.stop()
+    assert not informer.wait_pods_seen(str(int(version) + 1000), 5.0)  # stopped: no wait
