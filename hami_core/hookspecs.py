@@ -135,6 +135,9 @@ def hami_request(
     container, the pod and the device config.
     Returns: a `ContainerRequest` (count 0 means "asks nothing of this vendor"), or `None` to
     let the generic rule answer. Raise `hami_core.errors.RequestError` for a bad quantity.
+    The answer must follow from the container, `index`, `init`, the config and the pod's
+    namespace, labels and annotations (not its name or uid): the scheduler memoises it per
+    pod shape, so the replicas of a workload are read once.
     """
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, Inexact, localcontext
+from functools import lru_cache
 
 __all__ = ["QuantityError", "as_exact_int", "parse_quantity"]
 
@@ -69,6 +70,14 @@ def parse_quantity(value: str | int | float | Decimal) -> Decimal:
         return Decimal(repr(value))
     if not isinstance(value, str):
         raise QuantityError(f"{value!r} is not a quantity (a {type(value).__name__})")
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Decimal:
+    """`parse_quantity` of a string (memoised: pods repeat the same few quantities)."""
+    if value.isascii() and value.isdigit():
+        return Decimal(value)
     match = _NUMBER.fullmatch(value)
     if match is None:
         raise QuantityError(f"{value!r} is not a quantity (expected a number with a unit)")

@@ -331,11 +331,18 @@ class MemoryCluster:
         stored one is a failed precondition (`Conflict`); name, namespace, uid, creation time
         and kind are kept; a result equal to the current object writes nothing.
         """
+        return self._write(resource, name, lambda current: mutate(copy_json(current)), namespace)
+
+    def _write(
+        self, resource: str, name: str, produce: Callable[[Obj], Obj], namespace: str | None
+    ) -> Obj:
+        """`update`, with `produce` handed the stored object itself: it must return a new one
+        and leave its argument alone (the patch functions do)."""
         info = resource_info(resource)
         with self._cond:
             key = self._key(info, name, namespace)
             current = self._current(info, key)
-            new = mutate(copy_json(current))
+            new = produce(current)
             meta = self._meta(new, f'{info.plural} "{name}"')
             cur_meta = current["metadata"]
             wanted_rv = meta.get("resourceVersion")
@@ -415,10 +422,10 @@ class MemoryCluster:
             raise Invalid(f"unknown patch type {patch_type!r}", status=415)
 
         def patched(current: Obj) -> Obj:
-            result: Obj = apply(current, body)
+            result: Obj = apply(current, body)  # a new object; `current` is left alone
             return result
 
-        return self.update(resource, name, patched, namespace=namespace)
+        return self._write(resource, name, patched, namespace)
 
     def delete(
         self,
@@ -581,9 +588,13 @@ class MemoryCluster:
             elif after < self._compacted:
                 raise Expired(f"too old resource version: {after} ({self._compacted})")
 
+        everything = not (namespace or labels.requirements or fields.terms)
+
         def matches(change: _Change) -> bool:
             if change.resource != info.plural:
                 return False
+            if everything:
+                return True
             obj_ns = change.obj["metadata"].get("namespace", "")
             return self._selected(info, change.obj, obj_ns, namespace, labels, fields)
 

@@ -47,10 +47,11 @@ from hami_core.scheduling.cache import (
     NodeState,
     PodUsage,
     UsageCache,
+    add_usage,
     pod_key,
     pod_usage,
 )
-from hami_core.scheduling.requests import pod_requests
+from hami_core.scheduling.requests import RequestMemo
 
 __all__ = ["BindError", "BindVerb"]
 
@@ -92,6 +93,7 @@ class BindVerb:
         metrics: SchedulerMetrics,
         events: EventRecorder,
         cache: UsageCache | None = None,
+        requests: RequestMemo | None = None,
         pods_seen: Callable[[str, float], bool] | None = None,
         cache_wait: float = 1.0,
         node_lock_timeout: float = 300.0,
@@ -105,6 +107,7 @@ class BindVerb:
         self.metrics = metrics
         self.events = events
         self.cache = cache
+        self.requests = requests or RequestMemo(registry, config)
         self.pods_seen = pods_seen
         self.cache_wait = cache_wait
         self.specs = registry.specs()
@@ -177,7 +180,7 @@ class BindVerb:
         the bind (a container, init or regular, asks for a vendor whose spec takes it: the
         device plugin serves only the lock holder and releases the lock once it is done)."""
         try:
-            requests = pod_requests(self.registry, pod, self.config)
+            requests = self.requests(pod)
         except RequestError as exc:
             raise BindError(f"pod {namespace}/{name}: {exc}", "request") from exc
         if not any(requests):
@@ -355,13 +358,8 @@ class BindVerb:
             if (meta.get("namespace") or "default", meta.get("name")) == (namespace, name):
                 continue
             held = self._usage_of(other)
-            if held is None or held[0] != node:
-                continue
-            for vendor, cards in held[1].items():
-                for uuid, share in cards.items():
-                    total = used.setdefault((vendor, uuid), [0, 0, 0])
-                    for i in range(3):
-                        total[i] += share[i]
+            if held is not None and held[0] == node:
+                add_usage(used, held[1])
         return used
 
     def _usage_of(self, pod: Obj) -> tuple[str, PodUsage] | None:

@@ -165,6 +165,7 @@ class FilterVerb:
             sim,
             node_policy=self.engine.node_policy,
             gpu_policy=",".join(self.engine.gpu_policy),
+            requests=self.engine.requests,
         )
         decision = engine.schedule(pod, names, now, reserve=False)
         if decision.passthrough:

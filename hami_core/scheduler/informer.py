@@ -189,11 +189,14 @@ class Informer:
         if not isinstance(raw, str) or not raw.isdigit():
             return
         version = int(raw)
-        with self._seen:
-            if event.type == "RESYNC" or version > self._pods_rv:
-                self._pods_rv = version
-                if self._rv_waiters:
-                    self._seen.notify_all()
+        if event.type != "RESYNC" and version <= self._pods_rv:
+            return
+        # Set before the waiters are counted, as a waiter counts itself before it checks: either
+        # it sees this version or this sees it (no lock needed while nobody waits).
+        self._pods_rv = version
+        if self._rv_waiters:
+            with self._seen:
+                self._seen.notify_all()
 
     def resync(self) -> None:
         """Close both streams now; they reopen with a fresh list."""

@@ -30,7 +30,7 @@ from hami_core.nodelock import release_node_lock
 from hami_core.plugins import VendorRegistry
 from hami_core.scheduler.app import build_app
 from hami_core.scheduler.bind import BindVerb
-from hami_core.scheduler.decisions import decision_keys
+from hami_core.scheduler.decisions import DECISION_LABELS, decision_keys
 from hami_core.scheduler.events import EventRecorder
 from hami_core.scheduler.filtering import FilterVerb
 from hami_core.scheduler.informer import Informer
@@ -42,6 +42,7 @@ from hami_core.scheduler.tls import ReloadingTLS
 from hami_core.scheduler.webhook import Webhook
 from hami_core.scheduling.cache import UsageCache
 from hami_core.scheduling.engine import Engine
+from hami_core.scheduling.requests import RequestMemo
 
 __all__ = ["RunningServer", "SchedulerService"]
 
@@ -92,8 +93,18 @@ class SchedulerService:
         self.settings = settings or SchedulerSettings()
         s = self.settings
         self.cache = UsageCache(registry, self.config, reservation_ttl=s.reservation_ttl)
+        # one memo of pod requests for filter and bind: it ignores the decision keys filter
+        # writes, so bind finds the answer filter computed
+        requests = RequestMemo(
+            registry, self.config, decision_keys(registry.specs()) | set(DECISION_LABELS)
+        )
         self.engine = Engine(
-            registry, self.config, self.cache, node_policy=s.node_policy, gpu_policy=s.gpu_policy
+            registry,
+            self.config,
+            self.cache,
+            node_policy=s.node_policy,
+            gpu_policy=s.gpu_policy,
+            requests=requests,
         )
         self.metrics = SchedulerMetrics(self.cache)
         self.events = EventRecorder(cluster, s.scheduler_name, clock=clock)
@@ -142,6 +153,7 @@ class SchedulerService:
             metrics=self.metrics,
             events=self.events,
             cache=self.cache,
+            requests=requests,
             pods_seen=self.informer.wait_pods_seen,
             cache_wait=s.bind_cache_wait,
             node_lock_timeout=s.node_lock_timeout,
@@ -253,6 +265,11 @@ class SchedulerService:
             log_config=log_config,
             access_log=False,
             lifespan="off",
+            # kube-scheduler and the apiserver call in directly: no proxy headers to trust, and
+            # no Server/Date headers for them to read (each costs time on every request)
+            proxy_headers=False,
+            server_header=False,
+            date_header=False,
             timeout_graceful_shutdown=5,
             **kwargs,
         )

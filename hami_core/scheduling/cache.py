@@ -37,6 +37,7 @@ import threading
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from hami_core.model import ContainerDevice, DeviceUsage, NodeView, PodDevices, VendorSpec
@@ -55,6 +56,7 @@ __all__ = [
     "NodeState",
     "PodUsage",
     "UsageCache",
+    "add_usage",
     "pod_key",
     "pod_usage",
     "usage_of",
@@ -159,6 +161,15 @@ def _count(spec: Mapping[str, Any], key: str) -> int:
     return len(items) if isinstance(items, list) else 0
 
 
+@lru_cache(maxsize=8192)
+def _containers(value: str) -> tuple[tuple[ContainerDevice, ...], ...]:
+    """An allocated annotation's containers (memoised: a pod's events repeat its value)."""
+    containers = decode_pod_devices(value)
+    if value.endswith(";"):
+        containers.pop()  # the empty piece after the final terminator is not a container
+    return tuple(tuple(c) for c in containers)
+
+
 def pod_usage(
     specs: Iterable[VendorSpec], pod: Mapping[str, Any]
 ) -> tuple[str, dict[str, dict[str, CardUsage]]] | None:
@@ -178,20 +189,16 @@ def pod_usage(
     spec_obj = pod.get("spec") or {}
     n_init = _count(spec_obj, "initContainers") if isinstance(spec_obj, Mapping) else 0
     n_all = n_init + (_count(spec_obj, "containers") if isinstance(spec_obj, Mapping) else 0)
-    decoded: dict[str, list[list[ContainerDevice]]] = {}
+    decoded: dict[str, tuple[tuple[ContainerDevice, ...], ...]] = {}
     for spec in specs:
         value = annotations.get(spec.annotations.allocated)
         if not isinstance(value, str):
             continue
         try:
-            containers = decode_pod_devices(value)
+            decoded[spec.key] = _containers(value)
         except ProtocolError as exc:
             where = (meta or {}).get("namespace"), (meta or {}).get("name")
             log.warning("pod %s/%s: %s: %s (not counted)", *where, spec.annotations.allocated, exc)
-            continue
-        if value.endswith(";"):
-            containers.pop()  # the empty piece after the final terminator is not a container
-        decoded[spec.key] = containers
     done = _init_done(pod, n_init)
     return node, usage_of(decoded, n_all, n_init, done)
 
@@ -311,7 +318,9 @@ class UsageCache:
         self._nodes: dict[str, NodeState] = {}
         self._holdings: dict[str, _Holding] = {}
         self._by_node: dict[str, set[str]] = {}
-        self._bound: dict[str, set[str]] = {}  # node -> keys of held pods bound (nodeName) there
+        # node -> (vendor, uuid) -> [slots, MiB, cores] of the pods bound (nodeName) where
+        # their annotations assign them: what a list of the node's pods would add up to
+        self._bound_used: dict[str, dict[tuple[str, str], list[int]]] = {}
         self._reserved: dict[str, float] = {}  # pod key -> expiry, for every live reservation
         self._volatile = frozenset(
             {
@@ -425,6 +434,11 @@ class UsageCache:
         """The node's state (read under `locked()`, never modify), or None if unknown."""
         return self._nodes.get(name)
 
+    def states(self) -> Mapping[str, NodeState]:
+        """Every node's state by name: the cache's own mapping (read it under `locked()`,
+        never modify; for loops over many nodes)."""
+        return self._nodes
+
     def node_names(self) -> list[str]:
         """Every known node, sorted."""
         with self._lock:
@@ -533,18 +547,12 @@ class UsageCache:
         there (`spec.nodeName`) whose annotations assign them there, pod `exclude` left out:
         what a list of the node's pods would show, as far as the watch has delivered them.
         Reservations are not counted."""
-        used: dict[tuple[str, str], list[int]] = {}
         with self._lock:
-            for key in self._bound.get(node, ()):
-                h = self._holdings[key]
-                if key == exclude or h.node != node or not h.usage:
-                    continue
-                for vendor, cards in h.usage.items():
-                    for uuid, share in cards.items():
-                        total = used.setdefault((vendor, uuid), [0, 0, 0])
-                        total[0] += share[0]
-                        total[1] += share[1]
-                        total[2] += share[2]
+            used = {card: list(total) for card, total in self._bound_used.get(node, {}).items()}
+            holding = self._holdings.get(exclude)
+            part = _bound_part(holding) if holding is not None else None
+            if part is not None and part[0] == node:
+                add_usage(used, part[1], -1)
         return used
 
     def holding(self, key: str) -> tuple[str, PodUsage] | None:
@@ -568,7 +576,9 @@ class UsageCache:
         drop_reservation: bool,
     ) -> None:
         self._unapply(key, holding)
+        before = _bound_part(holding)
         holding.node, holding.usage = node, usage
+        self._count_bound(before, _bound_part(holding))
         if drop_reservation:
             holding.reserved_node = holding.reserved = holding.pod_devices = None
             holding.prior_node = holding.prior = None
@@ -582,14 +592,20 @@ class UsageCache:
     def _bind_index(self, key: str, holding: _Holding, bound: str | None) -> None:
         if holding.bound == bound:
             return
-        if holding.bound is not None:
-            keys = self._bound[holding.bound]
-            keys.discard(key)
-            if not keys:
-                del self._bound[holding.bound]
+        before = _bound_part(holding)
         holding.bound = bound
-        if bound is not None:
-            self._bound.setdefault(bound, set()).add(key)
+        self._count_bound(before, _bound_part(holding))
+
+    def _count_bound(
+        self,
+        before: tuple[str, dict[str, dict[str, CardUsage]]] | None,
+        after: tuple[str, dict[str, dict[str, CardUsage]]] | None,
+    ) -> None:
+        if before is after or before == after:
+            return
+        for part, sign in ((before, -1), (after, 1)):
+            if part is not None:
+                add_usage(self._bound_used.setdefault(part[0], {}), part[1], sign)
 
     def _unapply(self, key: str, holding: _Holding) -> None:
         node, usage = holding.effective()
@@ -655,6 +671,25 @@ class UsageCache:
                 if h.reserved_node is not None and h.reserved is not None
             }
             return CacheSnapshot(nodes=nodes, pods=pods, reservations=reservations)
+
+
+def add_usage(totals: dict[tuple[str, str], list[int]], usage: PodUsage, sign: int = 1) -> None:
+    """Add (`sign` -1: take away) a pod's usage to per-card `[slots, MiB, cores]` totals keyed
+    by `(vendor, uuid)`."""
+    for vendor, cards in usage.items():
+        for uuid, (slots, mem, cores) in cards.items():
+            total = totals.setdefault((vendor, uuid), [0, 0, 0])
+            total[0] += sign * slots
+            total[1] += sign * mem
+            total[2] += sign * cores
+
+
+def _bound_part(h: _Holding) -> tuple[str, dict[str, dict[str, CardUsage]]] | None:
+    """What a holding adds to `bound_usage`: its annotated usage, when its pod is bound where
+    its annotations assign it."""
+    if h.bound is not None and h.bound == h.node and h.usage:
+        return h.bound, h.usage
+    return None
 
 
 def _frozen(usage: Mapping[str, Mapping[str, CardUsage]]) -> PodUsage:

@@ -2,8 +2,8 @@
 
 `Engine.schedule` is HAMi's filter (reference §7.1, §5.1, §6) without I/O:
 
-1. Requests of every container via `pod_requests` (a bad value, a malformed pod or a bad
-   device config → `Decision.error`). A pod that asks nothing of any vendor →
+1. Requests of every container via `pod_requests`, memoised per pod shape (a bad value, a
+   malformed pod or a bad device config → `Decision.error`). A pod that asks nothing of any vendor →
    `Decision(passthrough=True)`.
 2. Policies: the pod's `hami.io/gpu-scheduler-policy` / `hami.io/node-scheduler-policy`
    override the engine's defaults (an invalid value is logged and the default kept, as HAMi
@@ -62,7 +62,7 @@ from hami_core.protocol.reasons import Reason
 from hami_core.scheduling.cache import NodeState, PodUsage, UsageCache, VendorCards, pod_key
 from hami_core.scheduling.order import order_devices
 from hami_core.scheduling.pins import pod_pins
-from hami_core.scheduling.requests import pod_requests
+from hami_core.scheduling.requests import RequestMemo
 from hami_core.scheduling.score import device_scores, node_score, prefers
 
 if TYPE_CHECKING:
@@ -125,10 +125,14 @@ class Engine:
         cache: UsageCache,
         node_policy: str = "binpack",
         gpu_policy: str = "spread",
+        *,
+        requests: RequestMemo | None = None,
     ) -> None:
-        """An engine with these default policies. Raises `ProtocolError` for an unknown one."""
+        """An engine with these default policies (`ProtocolError` for an unknown one); pods'
+        requests are read through `requests` (a memo of its own when not given)."""
         self.registry = registry
         self.config: Mapping[str, Any] = config or {}
+        self.requests = requests or RequestMemo(registry, self.config)
         self.cache = cache
         self.node_policy = parse_node_policy(node_policy)
         self.gpu_policy = parse_gpu_policy(gpu_policy)
@@ -152,7 +156,7 @@ class Engine:
         arrive or the reservation expires; otherwise the cache is left untouched.
         """
         try:
-            requests = pod_requests(self.registry, pod, self.config)
+            requests = self.requests(pod)
         except (HamiError, ValueError) as exc:  # a bad request, pod shape or device config
             return Decision(node=None, error=str(exc))
         if not any(requests):
@@ -171,28 +175,32 @@ class Engine:
             failed: dict[str, str] = {}
             scores: dict[str, float] = {}
             best: tuple[str, PodDevices] | None = None  # kept as we go: fits are not stored
+            best_score = 0.0
             own_node = plan.own[0] if plan.own is not None else None
+            states = self.cache.states()  # the hot loop: locals, no per-node method calls
+            fit_key, policy = plan.fit_key, plan.node_policy
             for name in dict.fromkeys(candidate_nodes):
-                state = self.cache.node(name)
-                if state is None or not state.registered():
+                state = states.get(name)
+                if state is None or not (state.vendors or state.errors):
                     failed[name] = NODE_UNREGISTERED
                     continue
                 if name == own_node:  # the pod's own usage is taken out: not memoised
                     outcome, score = self._answer(plan, state)
                 else:
-                    memo = state.fits.get(plan.fit_key)
+                    memo = state.fits.get(fit_key)
                     if memo is None:
                         memo = self._answer(plan, state)
                         if len(state.fits) >= _MEMO_SIZE:
                             state.fits.clear()
-                        state.fits[plan.fit_key] = memo
+                        state.fits[fit_key] = memo
                     outcome, score = memo
                 if isinstance(outcome, str):
                     failed[name] = outcome
                     continue
                 scores[name] = score
-                if best is None or prefers(plan.node_policy, name, score, best[0], scores[best[0]]):
+                if best is None or prefers(policy, name, score, best[0], best_score):
                     best = (name, outcome)
+                    best_score = score
             if best is None:
                 return Decision(node=None, failed=failed, scores=scores)
             chosen, devices = best
@@ -262,7 +270,7 @@ class Engine:
             tuple(tuple(_request_key(r) for r in reqs) for reqs in requests),
             gpu_policy,
             node_policy,
-            weights,
+            (weights.slot, weights.core, weights.memory),  # a tuple hashes without Python code
             view.namespace,
             tuple(sorted(view.annotations.items())),
             tuple(sorted(view.labels.items())),

@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from hami_core.errors import ConfigError, HamiError, RequestError
 from hami_core.model import ContainerRequest, PodView, VendorSpec
 from hami_core.quantity import QuantityError, parse_quantity
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_MEMORY_MIB",
     "PodShapeError",
+    "RequestMemo",
     "container_list",
     "generic_request",
     "pod_requests",
@@ -160,17 +163,19 @@ def generic_request(
     memory = _whole(spec, container, res.memory)
     percent = _whole(spec, container, res.memory_percentage)
     cores = _whole(spec, container, res.cores)
-    empty = ContainerRequest(
-        vendor=spec.key, container=name, container_index=index, init=init, count=0
-    )
+
+    def empty() -> ContainerRequest:  # built unvalidated: every field is known good
+        return ContainerRequest.model_construct(
+            vendor=spec.key, container=name, container_index=index, init=init, count=0
+        )
 
     if count is None:
         default_count = section_int(section, "defaultGPUNum", spec.default_count)
         if default_count == 0 or (memory is None and percent is None and cores is None):
-            return empty
+            return empty()
         count = default_count
     if count == 0:
-        return empty
+        return empty()
 
     def refuse(resource: str, problem: str) -> RequestError:
         return RequestError(vendor=spec.key, container=name, resource=resource, problem=problem)
@@ -305,3 +310,67 @@ def pod_requests(
             wanted.append(request)
         out.append(wanted)
     return out
+
+
+_MEMO_ENTRIES = 4096
+"""Distinct pod shapes a `RequestMemo` keeps before it starts over."""
+
+
+class RequestMemo:
+    """`pod_requests` memoised per pod shape, for one registry and device config.
+
+    The key is everything `hami_request` reads except the pod's name and uid: its containers
+    (init and app, whole), namespace, labels and annotations, leaving out `volatile` keys
+    (the scheduler's own decision annotations and labels, which filter writes before bind
+    asks again). So the replicas of one workload, and one pod's filter and bind, share an
+    answer. Thread-safe; a bad pod raises on every call, as `pod_requests` does.
+    """
+
+    def __init__(
+        self,
+        registry: VendorRegistry,
+        config: Mapping[str, Any],
+        volatile: frozenset[str] = frozenset(),
+    ) -> None:
+        self.registry = registry
+        self.config = config
+        self.volatile = volatile
+        self._answers: dict[bytes, list[list[ContainerRequest]]] = {}
+
+    def __call__(self, pod: Mapping[str, Any]) -> list[list[ContainerRequest]]:
+        """`pod_requests(registry, pod, config)`, from the memo when the shape was seen."""
+        key = self._key(pod)
+        if key is None:
+            return pod_requests(self.registry, pod, self.config)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = pod_requests(self.registry, pod, self.config)
+            if len(self._answers) >= _MEMO_ENTRIES:
+                self._answers.clear()
+            self._answers[key] = answer
+        return [list(container) for container in answer]
+
+    def _key(self, pod: Mapping[str, Any]) -> bytes | None:
+        meta = pod.get("metadata") if isinstance(pod, Mapping) else None
+        spec = pod.get("spec") if isinstance(pod, Mapping) else None
+        if not isinstance(meta, Mapping) or not isinstance(spec, Mapping):
+            return None
+        volatile = self.volatile
+
+        def kept(part: str) -> Any:
+            values = meta.get(part)
+            if not isinstance(values, Mapping):
+                return values
+            return {k: v for k, v in values.items() if k not in volatile}
+
+        shape = (
+            spec.get("initContainers"),
+            spec.get("containers"),
+            meta.get("namespace"),
+            kept("labels"),
+            kept("annotations"),
+        )
+        try:
+            return orjson.dumps(shape, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, orjson.JSONEncodeError):  # not JSON-shaped: no memo
+            return None

@@ -4,13 +4,14 @@ capacity, and the incrementally kept cache always equals one rebuilt from the sa
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sched_kit import container, make_registry, nvidia_node, pod
 
-from hami_core.scheduling.cache import UsageCache
+from hami_core.scheduling.cache import UsageCache, pod_usage
 from hami_core.scheduling.engine import Engine
 
 REGISTRY = make_registry()
@@ -69,6 +70,25 @@ def check_capacity(cache: UsageCache) -> None:
                 assert 0 <= d.usedcores <= d.totalcore, (name, d)
 
 
+def nonzero(used: dict[tuple[str, str], list[int]]) -> dict[tuple[str, str], list[int]]:
+    return {card: total for card, total in used.items() if any(total)}
+
+
+def bound_on(pods: Iterable[dict[str, Any]], node: str) -> dict[tuple[str, str], list[int]]:
+    """What the pods bound to `node` hold there, added up from the objects themselves."""
+    used: dict[tuple[str, str], list[int]] = {}
+    for p in pods:
+        held = pod_usage(REGISTRY.specs(), p)
+        if held is None or held[0] != node or p["spec"].get("nodeName") != node:
+            continue
+        for vendor, cards in held[1].items():
+            for uuid, share in cards.items():
+                total = used.setdefault((vendor, uuid), [0, 0, 0])
+                for i in range(3):
+                    total[i] += share[i]
+    return nonzero(used)
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inventory=inventories, stream=actions)
 def test_streams_never_overfill_and_match_a_rebuild(
@@ -100,6 +120,7 @@ def test_streams_never_overfill_and_match_a_rebuild(
             assert decision.error is None
             if decision.node is not None and patched:
                 p["metadata"]["annotations"].update(decision.annotations)
+                p["spec"]["nodeName"] = decision.node  # bound as well
                 cache.upsert_pod(copy.deepcopy(p))
                 assert f"default/p{step}" not in cache.reservations()  # the patch ends it
         elif kind in ("delete", "finish") and live:
@@ -114,6 +135,8 @@ def test_streams_never_overfill_and_match_a_rebuild(
             now += action[1]
             cache.expire(now)
         check_capacity(cache)
+        for name in names:
+            assert nonzero(cache.bound_usage(name, "")) == bound_on(live.values(), name)
         if not cache.reservations():
             rebuilt = UsageCache.rebuild(REGISTRY, {}, nodes, live.values())
             assert cache.snapshot() == rebuilt.snapshot()

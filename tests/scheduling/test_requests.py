@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sched_kit import NVIDIA, STEPS, WCARD, container, pod
+from sched_kit import NVIDIA, STEPS, WCARD, container, make_registry, pod
 
+from hami_core import hookimpl
 from hami_core.errors import ConfigError, RequestError
 from hami_core.model import ContainerRequest, VendorSpec
-from hami_core.plugins import VendorRegistry
-from hami_core.scheduling.requests import PodShapeError, generic_request, pod_requests
+from hami_core.plugins import VendorRegistry, load_vendors
+from hami_core.scheduling.requests import (
+    PodShapeError,
+    RequestMemo,
+    generic_request,
+    pod_requests,
+)
 
 
 def ask(
@@ -207,3 +213,49 @@ def test_malformed_pods_are_request_errors(
 ) -> None:
     with pytest.raises(PodShapeError, match=field.replace("[", r"\[").replace("]", r"\]")):
         pod_requests(registry, obj, {})
+
+
+class CountingVendor:
+    """The NVIDIA spec, counting how often it is asked about a container."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    @hookimpl
+    def hami_vendor(self) -> VendorSpec:
+        return NVIDIA
+
+    @hookimpl
+    def hami_request(self) -> None:
+        self.asked += 1
+
+
+def test_a_request_memo_reads_each_pod_shape_once() -> None:
+    counting = CountingVendor()
+    registry = load_vendors(environ={}, entry_points_=[], plugins=[("nvidia", counting)])
+    memo = RequestMemo(registry, {}, volatile=frozenset({"hami.io/vgpu-node"}))
+    limits = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "3000"}
+    first = memo(pod("web-1", [container("main", limits)]))
+    assert first == pod_requests(registry, pod("web-1", [container("main", limits)]), {})
+    asked = counting.asked
+    # another replica, and the same pod once the scheduler has written its decision
+    assert memo(pod("web-2", [container("main", limits)])) == first
+    decided = pod("web-1", [container("main", limits)], annotations={"hami.io/vgpu-node": "n1"})
+    assert memo(decided) == first
+    assert counting.asked == asked
+    # another shape is read: other limits, another annotation, another namespace
+    memo(pod("big", [container("main", {**limits, "nvidia.com/gpumem": "6000"})]))
+    memo(pod("pinned", [container("main", limits)], annotations={"nvidia.com/use-gputype": "A"}))
+    memo(pod("other", [container("main", limits)], namespace="team-b"))
+    assert counting.asked == asked + 3
+    # answers are copies: changing one does not change the next
+    first[0].clear()
+    assert memo(pod("web-3", [container("main", limits)]))[0]
+
+
+def test_a_request_memo_raises_for_a_bad_pod_every_time() -> None:
+    memo = RequestMemo(make_registry(), {})
+    bad = pod("bad", [container("main", {"nvidia.com/gpu": "1.5"})])
+    for _ in range(2):
+        with pytest.raises(RequestError, match="expected a whole number"):
+            memo(bad)
