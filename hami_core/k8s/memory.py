@@ -27,7 +27,7 @@ from hami_core.k8s.patch import (
     copy_json,
     copy_obj,
     json_patch,
-    merge_patch,
+    merge_patch_shared,
     metadata_patch,
     strategic_merge_patch,
 )
@@ -343,6 +343,8 @@ class MemoryCluster:
             key = self._key(info, name, namespace)
             current = self._current(info, key)
             new = produce(current)
+            if isinstance(new, dict) and isinstance(new.get("metadata"), dict):
+                new["metadata"] = dict(new["metadata"])  # written below; may be shared
             meta = self._meta(new, f'{info.plural} "{name}"')
             cur_meta = current["metadata"]
             wanted_rv = meta.get("resourceVersion")
@@ -413,7 +415,7 @@ class MemoryCluster:
         if patch_type == "merge":
             if not isinstance(body, dict):
                 raise Invalid("merge patch: the body must be a JSON object")
-            apply = merge_patch
+            apply = merge_patch_shared  # stored objects are never modified in place
         elif patch_type == "strategic":
             apply = strategic_merge_patch
         elif patch_type == "json":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from hami_core.k8s.cluster import Obj
@@ -15,7 +17,12 @@ __all__ = ["event_body", "metadata_of", "resource_version_of", "rfc3339"]
 
 def rfc3339(timestamp: float) -> str:
     """A Unix time as the apiserver writes `metav1.Time`: `2024-05-01T12:00:00Z`."""
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339_second(math.floor(timestamp))
+
+
+@lru_cache(maxsize=16)
+def _rfc3339_second(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:

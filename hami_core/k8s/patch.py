@@ -4,7 +4,8 @@
 plus the apiserver's merge keys for the lists hami meets (containers by `name`, conditions by
 `type`, ...); any other list is replaced, as the apiserver does for atomic lists, and patch
 directives (`$patch`, `$retainKeys`, ...) are refused rather than guessed. `json_patch` is
-RFC 6902. None of them modifies its inputs.
+RFC 6902. None of them modifies its inputs; `merge_patch_shared` is merge patch for stores of
+objects that are never modified in place (its result shares what the patch leaves alone).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "copy_obj",
     "json_patch",
     "merge_patch",
+    "merge_patch_shared",
     "metadata_patch",
     "strategic_merge_patch",
 ]
@@ -88,6 +90,21 @@ def merge_patch(target: Any, patch: Any) -> Any:
             result.pop(key, None)
         else:
             result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def merge_patch_shared(target: Any, patch: Any) -> Any:
+    """`merge_patch`, copying only the objects along the patched paths: the result shares
+    every part of `target` the patch leaves alone (for a store whose objects are never
+    modified in place once stored; the patch's own values are copied)."""
+    if not isinstance(patch, dict):
+        return copy_json(patch)
+    result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch_shared(result.get(key), value)
     return result
 
 

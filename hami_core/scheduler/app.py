@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -42,7 +43,7 @@ from hami_core.scheduler.wire import (
     parse_filter_args,
 )
 
-__all__ = ["BodyError", "ExtenderApp", "build_app", "read_json_body"]
+__all__ = ["BodyError", "ExtenderApp", "VerbThreads", "build_app", "read_json_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -113,6 +114,74 @@ async def read_json_body(scope: Scope, receive: Receive, limit: int) -> Any:
 Handler = Callable[[Any], dict[str, Any]]
 
 
+class VerbThreads:
+    """Up to `size` worker threads that run the verbs for the event loop.
+
+    A lighter `run_in_executor`: a job is one put on a `SimpleQueue`, and its result one
+    `call_soon_threadsafe` back to the loop (no concurrent `Future` chained to an asyncio
+    one). Threads start as jobs arrive and block on the queue when idle; `close()` stops
+    them once the jobs queued before it are done.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size = size
+        self.name = name
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+
+    def run(self, handle: Handler, body: Any) -> asyncio.Future[dict[str, Any]]:
+        """Run `handle(body)` on a worker thread; the future settles on the calling loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._idle -= 1 if self._idle else 0
+        self._jobs.put((loop, future, handle, body))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            loop, future, handle, body = job
+            try:
+                outcome: tuple[Callable[..., None], Any] = (_set_result, handle(body))
+            except BaseException as exc:  # handed to the awaiting coroutine
+                outcome = (_set_exception, exc)
+            try:
+                loop.call_soon_threadsafe(outcome[0], future, outcome[1])
+            except RuntimeError:  # the loop is closed: nobody waits for the answer
+                pass
+            with self._lock:
+                self._idle += 1
+
+    def close(self) -> None:
+        """Stop every thread once the jobs queued so far are done."""
+        with self._lock:
+            threads, self._threads, self._idle = self._threads, [], 0
+        for _ in threads:
+            self._jobs.put(None)
+
+
+def _set_result(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.cancelled():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.cancelled():
+        future.set_exception(exc)
+
+
 class ExtenderApp:
     """The ASGI app: lean `POST /filter`, `/bind`, `/webhook`; Starlette for the rest.
 
@@ -130,7 +199,7 @@ class ExtenderApp:
         self.fallback = fallback
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        self._pool: ThreadPoolExecutor | None = None
+        self._workers: VerbThreads | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
@@ -158,10 +227,10 @@ class ExtenderApp:
         name, handle, error_body = verb
         try:
             body = await read_json_body(scope, receive, self.max_body_bytes)
-            pool = self._pool
-            if pool is None:
-                pool = self._pool = ThreadPoolExecutor(VERB_THREADS, thread_name_prefix="hami-verb")
-            result = await asyncio.get_running_loop().run_in_executor(pool, handle, body)
+            workers = self._workers
+            if workers is None:
+                workers = self._workers = VerbThreads(VERB_THREADS, "hami-verb")
+            result = await workers.run(handle, body)
         except BodyError as exc:
             self.metrics.fail(name, "bad_request")
             return exc.status, orjson.dumps(error_body(str(exc)))
@@ -177,9 +246,9 @@ class ExtenderApp:
     def close(self) -> None:
         """Stop the worker threads (those running a verb finish it first); a later request
         starts new ones."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False)
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.close()
 
 
 def build_app(

@@ -11,6 +11,7 @@ from hami_core.k8s.patch import (
     copy_json,
     json_patch,
     merge_patch,
+    merge_patch_shared,
     metadata_patch,
     strategic_merge_patch,
 )
@@ -123,3 +124,21 @@ def test_copy_json_copies_deeply_and_keeps_what_json_cannot_hold() -> None:
     again = copy_json(plain)
     assert again == plain and again["metadata"] is not plain["metadata"]
     assert copy_json("text") == "text"
+
+
+def test_a_shared_merge_patch_copies_only_what_it_changes() -> None:
+    target: dict[str, Any] = {
+        "metadata": {"annotations": {"a": "1"}, "labels": {"x": "y"}},
+        "spec": {"n": [1]},
+    }
+    patch: dict[str, Any] = {
+        "metadata": {"annotations": {"b": "2", "a": None}},
+        "status": {"phase": "Running"},
+    }
+    result = merge_patch_shared(target, patch)
+    assert result == merge_patch(target, patch)
+    assert result["spec"] is target["spec"]  # untouched parts are shared
+    assert result["metadata"]["labels"] is target["metadata"]["labels"]
+    assert target["metadata"]["annotations"] == {"a": "1"}  # the target is left alone
+    result["status"]["phase"] = "Failed"
+    assert patch["status"]["phase"] == "Running"  # the patch's values are copied
