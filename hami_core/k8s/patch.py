@@ -82,15 +82,7 @@ def copy_obj(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """Apply an RFC 7386 JSON merge patch to `target` and return the result."""
-    if not isinstance(patch, dict):
-        return copy_json(patch)
-    result: dict[str, Any] = copy_json(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+    return merge_patch_shared(copy_json(target), patch)
 
 
 def merge_patch_shared(target: Any, patch: Any) -> Any:

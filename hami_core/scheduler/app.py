@@ -18,6 +18,7 @@ on a verb (405) or an unknown path (404) — goes to a Starlette app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -157,10 +158,8 @@ class VerbThreads:
                 outcome: tuple[Callable[..., None], Any] = (_set_result, handle(body))
             except BaseException as exc:  # handed to the awaiting coroutine
                 outcome = (_set_exception, exc)
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for it
                 loop.call_soon_threadsafe(outcome[0], future, outcome[1])
-            except RuntimeError:  # the loop is closed: nobody waits for the answer
-                pass
             with self._lock:
                 self._idle += 1
 
