@@ -514,8 +514,9 @@ class MemoryCluster:
             raise Invalid(f'pods/binding "{name}": target.name: Required value')
         now = rfc3339(self._clock())
 
-        def assign(pod: Obj) -> Obj:
-            spec = pod.setdefault("spec", {})
+        def assign(current: Obj) -> Obj:  # a new pod sharing what the binding leaves alone
+            pod = dict(current)
+            spec = pod["spec"] = dict(current.get("spec") or {})
             bound = spec.get("nodeName")
             if bound:
                 raise Conflict(
@@ -532,8 +533,9 @@ class MemoryCluster:
                 )
             spec["nodeName"] = node
             if annotations:
-                pod["metadata"].setdefault("annotations", {}).update(annotations)
-            status = pod.setdefault("status", {})
+                meta = pod["metadata"] = dict(current["metadata"])
+                meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+            status = pod["status"] = dict(current.get("status") or {})
             conditions = [
                 c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"
             ]
@@ -541,7 +543,7 @@ class MemoryCluster:
             status["conditions"] = conditions
             return pod
 
-        return self.update("pods", name, assign, namespace=namespace)
+        return self._write("pods", name, assign, namespace)
 
     def compact(self) -> None:
         """Forget the watch history: a watch from any earlier resourceVersion gets `Expired`."""

@@ -274,15 +274,15 @@ class BindVerb:
             self.events.pod_event(pod, "BindingFailed", str(exc), "Warning")
             raise
 
-    def _card_totals(self, node: str) -> dict[tuple[str, str], CardUsage]:
-        """`(vendor, uuid)` → `(slots, MiB, cores)` each card of `node` offers in all: as the
-        usage cache decoded them, else read from the node now."""
+    def _card_totals(self, node: str, wanted: PodUsage) -> dict[tuple[str, str], CardUsage | None]:
+        """`(vendor, uuid)` → `(slots, MiB, cores)` each card in `wanted` offers in all (None:
+        not on the node): as the usage cache decoded them, else read from the node now."""
         cache = self.cache
         if cache is not None:
             with cache.locked():
                 state = cache.node(node)
                 if state is not None:
-                    return _totals(state)
+                    return _totals(state, wanted)
         try:
             obj = self.cluster.get_node(node)
         except ClusterError as exc:
@@ -291,7 +291,7 @@ class BindVerb:
         fresh.upsert_node(obj)
         with fresh.locked():
             state = fresh.node(node)
-            return _totals(state) if state is not None else {}
+            return _totals(state, wanted) if state is not None else {}
 
     def _verify_capacity(
         self, pod: Obj, namespace: str, name: str, node: str, version: Any
@@ -309,7 +309,7 @@ class BindVerb:
         used = self._bound_usage_cached(namespace, name, node, version)
         if used is None:
             used = self._bound_usage_listed(namespace, name, node)
-        totals = self._card_totals(node)
+        totals = self._card_totals(node, found[1])
         for vendor, cards in sorted(found[1].items()):
             for uuid, (slots, mem, cores) in sorted(cards.items()):
                 card = totals.get((vendor, uuid))
@@ -418,9 +418,11 @@ def _over(used: int, wanted: int, total: int, unit: str) -> str | None:
     return None
 
 
-def _totals(state: NodeState) -> dict[tuple[str, str], CardUsage]:
-    return {
-        (vendor, d.id): (d.count, d.totalmem, d.totalcore)
-        for vendor, cards in state.vendors.items()
-        for d in cards.devices
-    }
+def _totals(state: NodeState, wanted: PodUsage) -> dict[tuple[str, str], CardUsage | None]:
+    out: dict[tuple[str, str], CardUsage | None] = {}
+    for vendor, uuids in wanted.items():
+        owned = state.vendors.get(vendor)
+        for uuid in uuids:
+            d = owned.by_id.get(uuid) if owned is not None else None
+            out[vendor, uuid] = (d.count, d.totalmem, d.totalcore) if d is not None else None
+    return out

@@ -28,6 +28,7 @@ Cost: O(candidate nodes * cards) under the cache lock; no pod is re-read.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ from hami_core.scheduling.cache import NodeState, PodUsage, UsageCache, VendorCa
 from hami_core.scheduling.order import order_devices
 from hami_core.scheduling.pins import pod_pins
 from hami_core.scheduling.requests import RequestMemo
-from hami_core.scheduling.score import device_scores, node_score, prefers
+from hami_core.scheduling.score import device_scores, node_score
 
 if TYPE_CHECKING:
     from hami_core.plugins import VendorRegistry
@@ -75,6 +76,9 @@ log = logging.getLogger(__name__)
 _MEMO_SIZE = 16
 """Card orders memoised per vendor and node, and node answers memoised per node (distinct pod
 shapes), before the memo is reset."""
+
+_FIT_IDS = 4096
+"""Distinct pod shapes the engine numbers before it starts numbering afresh."""
 
 NODE_UNREGISTERED = "node unregistered"
 """A candidate node the cache knows no cards of."""
@@ -137,6 +141,8 @@ class Engine:
         self.node_policy = parse_node_policy(node_policy)
         self.gpu_policy = parse_gpu_policy(gpu_policy)
         self._specs = {s.key: s for s in registry.specs()}
+        self._fit_ids: dict[Hashable, int] = {}
+        self._fit_counter = itertools.count()
         impls = registry.hook.hami_score_node.get_hookimpls()
         self._generic_node_scores = all(i.plugin_name == "hami-generic" for i in impls)
 
@@ -175,10 +181,11 @@ class Engine:
             failed: dict[str, str] = {}
             scores: dict[str, float] = {}
             best: tuple[str, PodDevices] | None = None  # kept as we go: fits are not stored
-            best_score = 0.0
+            best_key = 0.0  # the best score, negated under spread: higher is always better
             own_node = plan.own[0] if plan.own is not None else None
             states = self.cache.states()  # the hot loop: locals, no per-node method calls
-            fit_key, policy = plan.fit_key, plan.node_policy
+            fit_key = self._fit_id(plan.fit_key)
+            sign = -1.0 if plan.node_policy == "spread" else 1.0
             for name in dict.fromkeys(candidate_nodes):
                 state = states.get(name)
                 if state is None or not (state.vendors or state.errors):
@@ -198,9 +205,10 @@ class Engine:
                     failed[name] = outcome
                     continue
                 scores[name] = score
-                if best is None or prefers(policy, name, score, best[0], best_score):
+                key = sign * score  # as `prefers`: the better score, then the first name
+                if best is None or key > best_key or (key == best_key and name < best[0]):
                     best = (name, outcome)
-                    best_score = score
+                    best_key = key
             if best is None:
                 return Decision(node=None, failed=failed, scores=scores)
             chosen, devices = best
@@ -288,6 +296,17 @@ class Engine:
             order_keys=order_keys,
             fit_key=fit_key,
         )
+
+    def _fit_id(self, fit_key: Hashable) -> int:
+        """A small number standing for `fit_key` in the nodes' memos (hashed once per pod, not
+        once per node). Numbers are never reused, so forgetting old ones is always safe."""
+        ids = self._fit_ids
+        found = ids.get(fit_key)
+        if found is None:
+            if len(ids) >= _FIT_IDS:
+                ids.clear()
+            found = ids[fit_key] = next(self._fit_counter)
+        return found
 
     def _answer(self, plan: _PodPlan, state: NodeState) -> tuple[PodDevices | str, float]:
         """The node's fit (cards, or the reason it does not fit) and its score if it fits."""
