@@ -370,7 +370,7 @@ class RequestMemo:
             kept("labels"),
             kept("annotations"),
         )
-        try:
-            return orjson.dumps(shape, option=orjson.OPT_SORT_KEYS)
+        try:  # keys in the order given: the same pod serialises the same (a reordered
+            return orjson.dumps(shape)  # equal pod only misses the memo)
         except (TypeError, orjson.JSONEncodeError):  # not JSON-shaped: no memo
             return None
