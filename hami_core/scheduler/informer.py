@@ -10,7 +10,8 @@ seconds the stream is closed and reopened, so a missed event cannot live longer 
 
 Nodes' cards are decoded by the cache only when their annotations or capacity change. Pods
 pass through `decisions.usage_view` first, so a decision contradicted by the pod's binding is
-not counted. The pods holding devices are also kept (trimmed to what usage needs) per node,
+not counted; an event that changes nothing usage reads (a bind-phase stamp, a label) is only
+noted as seen. The pods holding devices are also kept (trimmed to what usage needs) per node,
 for the filter's simulation form.
 """
 
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from hami_core.k8s.cluster import Cluster, ClusterError, NotFound, WatchEvent
-from hami_core.protocol.keys import ASSIGNED_NODE, NODE_LOCK
+from hami_core.protocol.keys import ASSIGNED_NODE, BIND_PHASE, BIND_TIME, NODE_LOCK
 from hami_core.scheduler.decisions import usage_view
 from hami_core.scheduling.cache import UsageCache, pod_key
 
@@ -49,8 +50,15 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return meta if isinstance(meta, Mapping) else {}
 
 
+def _names(items: Any) -> tuple[Any, ...]:
+    """A container list's names (what usage and the trimmed copy read of it)."""
+    if not isinstance(items, list):
+        return ()
+    return tuple(c.get("name") if isinstance(c, Mapping) else None for c in items)
+
+
 def _trim(pod: Mapping[str, Any], keys: frozenset[str]) -> Obj:
-    """What usage accounting reads of a pod: name, decision annotations, container counts,
+    """What usage accounting reads of a pod: name, the `keys` annotations, container counts,
     phase and init container states."""
     meta = _meta(pod)
     spec = pod.get("spec") if isinstance(pod.get("spec"), Mapping) else {}
@@ -118,6 +126,9 @@ class Informer:
         self._locks: dict[str, str] = {}  # node -> its node-lock annotation value
         self._streams: dict[str, Iterator[WatchEvent]] = {}
         self._threads: list[threading.Thread] = []
+        self._signatures: dict[str, tuple[Any, ...]] = {}  # pod key -> what its usage reads
+        self._trimmed_keys = decision_keys - {BIND_PHASE, BIND_TIME}
+        self._signature_keys = tuple(sorted(self._trimmed_keys))
         self._seen = threading.Condition(threading.Lock())
         self._pods_rv = -1  # the pod stream's position: every change up to it is applied
         self._rv_waiters = 0
@@ -398,6 +409,14 @@ class Informer:
     def _upsert_pod(self, pod: Obj) -> str:
         meta = _meta(pod)
         key = pod_key(str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
+        signature = self._signature(pod)
+        with self._lock:
+            if signature is not None and self._signatures.get(key) == signature:
+                return key  # nothing usage reads has changed (a bind-phase stamp, a label...)
+            if signature is None:
+                self._signatures.pop(key, None)
+            else:
+                self._signatures[key] = signature
         view = usage_view(pod, self.decision_keys)
         self.cache.upsert_pod(view)
         annotations = _meta(view).get("annotations")
@@ -408,11 +427,33 @@ class Informer:
                 self._assigned.get(old, {}).pop(key, None)
             self._pods[key] = node if isinstance(node, str) and node else None
             if isinstance(node, str) and node:
-                self._assigned.setdefault(node, {})[key] = _trim(view, self.decision_keys)
+                self._assigned.setdefault(node, {})[key] = _trim(view, self._trimmed_keys)
         return key
+
+    def _signature(self, pod: Obj) -> tuple[Any, ...] | None:
+        """Everything of a pod holding devices that its usage (and trimmed copy) follow from:
+        its decision annotations but the bind-phase stamps, node, containers, phase and init
+        container states. None for a pod with no decision."""
+        annotations = _meta(pod).get("annotations")
+        if not isinstance(annotations, Mapping) or not annotations.get(ASSIGNED_NODE):
+            return None
+        spec = pod.get("spec")
+        status = pod.get("status")
+        spec = spec if isinstance(spec, Mapping) else {}
+        status = status if isinstance(status, Mapping) else {}
+        return (
+            _meta(pod).get("uid"),
+            tuple(annotations.get(k) for k in self._signature_keys),
+            spec.get("nodeName"),
+            _names(spec.get("initContainers")),
+            _names(spec.get("containers")),
+            status.get("phase"),
+            status.get("initContainerStatuses"),
+        )
 
     def _forget(self, key: str) -> None:
         with self._lock:
+            self._signatures.pop(key, None)
             node = self._pods.pop(key, None)
             if node is not None:
                 held = self._assigned.get(node)
