@@ -208,3 +208,30 @@ def test_a_writer_can_wait_for_the_pod_watch_to_show_its_own_write(
     finally:
         informer.stop()
     assert not informer.wait_pods_seen(str(int(version) + 1000), 5.0)  # stopped: no wait
+
+
+def test_stamps_that_change_no_usage_leave_the_cache_as_a_fresh_list_would(
+    api: FakeApiServer, kube: KubeCluster, registry: VendorRegistry
+) -> None:
+    api.state.add_node(gpu_node("node-a"))
+    api.state.add_pod(running_pod("one", "node-a", 1000))
+    informer = start(kube, registry)
+    try:
+        cache = informer.cache
+        for phase in ("allocating", "success"):  # the bind and the device plugin's stamps
+            written = kube.patch_pod_metadata(
+                "default", "one", annotations={"hami.io/bind-phase": phase}
+            )
+            assert informer.wait_pods_seen(written["metadata"]["resourceVersion"], 5.0)
+            assert used_memory(cache, "node-a") == 1000
+        # a change usage does read still arrives after them
+        value = f"{card_id('node-a', 0)},TGPU,2500,0:;"
+        written = kube.patch_pod_metadata("default", "one", annotations={ALLOCATED: value})
+        assert informer.wait_pods_seen(written["metadata"]["resourceVersion"], 5.0)
+        assert used_memory(cache, "node-a") == 2500
+        rebuilt = UsageCache.rebuild(registry, {}, kube.list_nodes(), kube.list_pods())
+        assert cache.snapshot() == rebuilt.snapshot()
+        [trimmed] = informer.assigned_pods(["node-a"])
+        assert trimmed["metadata"]["annotations"][ALLOCATED] == value
+    finally:
+        informer.stop()
