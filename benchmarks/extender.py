@@ -157,9 +157,10 @@ def running_pod(i: int, node: int, gpus: int, rng: random.Random) -> dict[str, A
     }
 
 
-def new_pod(name: str) -> dict[str, Any]:
-    """A pending pod asking for one 4000 MiB, 20 % share."""
-    limits = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "4000", "nvidia.com/gpucores": "20"}
+def new_pod(name: str, shape: int = 0) -> dict[str, Any]:
+    """A pending pod asking for one 4000 MiB (plus `shape` MiB), 20 % share."""
+    memory = str(4000 + shape)
+    limits = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": memory, "nvidia.com/gpucores": "20"}
     return {
         "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {
@@ -247,8 +248,15 @@ def sampler(names: list[str], size: int, seed: int) -> Callable[[], list[str]]:
 def series_pods(cluster: MemoryCluster, label: str, args: argparse.Namespace) -> list[Pods]:
     """Fresh pending pods: the warm-up batch, then one batch per measured series."""
     sizes = [args.warmup] + [args.pods] * args.repeat
+
+    shapes, per_batch = int(args.shapes), int(args.pods)
+
+    def shape(batch: int, i: int) -> int:  # --shapes 0: every pod its own
+        n = batch * per_batch + i
+        return n % shapes if shapes > 0 else n
+
     return [
-        [cluster.add_pod(new_pod(f"{label}-{b}-{i}")) for i in range(size)]
+        [cluster.add_pod(new_pod(f"{label}-{b}-{i}", shape(b, i))) for i in range(size)]
         for b, size in enumerate(sizes)
     ]
 
@@ -391,6 +399,12 @@ def main() -> None:
     parser.add_argument(
         "--candidates", type=int, default=100, help="node names per filter (0: every node)"
     )
+    parser.add_argument(
+        "--shapes",
+        type=int,
+        default=1,
+        help="distinct pod shapes (memory asks) the pods cycle through (0: every pod its own)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
@@ -402,7 +416,8 @@ def main() -> None:
     print(
         f"cluster: {args.nodes} nodes x {args.gpus} GPUs, {args.running} running pods; "
         f"{args.warmup} warm-up pods, then {args.repeat} series of {args.pods} pods per mode; "
-        f"{size} candidate nodes per filter"
+        f"{size} candidate nodes per filter; "
+        + (f"{args.shapes} pod shape(s)" if args.shapes > 0 else "every pod a shape of its own")
     )
     candidates = sampler(names, size, args.seed + 1)
     with ExtenderClient(url) as client:
