@@ -159,9 +159,11 @@ def running_pods(
         made += 1
 
 
-def asking_pod(i: int) -> dict[str, Any]:
-    """The pod being filtered: one GPU share (4000 MiB, 20 % cores)."""
-    limits = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": "4000", "nvidia.com/gpucores": "20"}
+def asking_pod(i: int, shapes: int = 1) -> dict[str, Any]:
+    """The pod being filtered: one GPU share (4000 MiB plus the pod's shape number in MiB,
+    20 % cores); pods cycle through `shapes` shapes (0: each pod a shape of its own)."""
+    memory = str(4000 + (i % shapes if shapes > 0 else i))
+    limits = {"nvidia.com/gpu": "1", "nvidia.com/gpumem": memory, "nvidia.com/gpucores": "20"}
     return {
         "metadata": {"name": f"new-{i}", "namespace": "bench", "annotations": {}},
         "spec": {"containers": [{"name": "main", "resources": {"limits": limits}}]},
@@ -211,6 +213,10 @@ class RecomputingCache(UsageCache):
     def node(self, name: str) -> NodeState | None:
         """The node's freshly recomputed state."""
         return self.fresh.get(name)
+
+    def states(self) -> Mapping[str, NodeState]:
+        """Every candidate's freshly recomputed state (with empty memos: nothing carries over)."""
+        return self.fresh
 
 
 def _pct(samples: Sequence[float], q: float) -> float:
@@ -269,11 +275,22 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--calls", type=int, default=300, help="engine calls per case")
     parser.add_argument("--baseline-calls", type=int, default=30)
+    parser.add_argument(
+        "--shapes",
+        type=int,
+        default=1,
+        help="distinct pod shapes the filtered pods cycle through (0: every pod its own; "
+        "the engine's per-node memo answers a shape it has seen on an unchanged node)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     reg = registry()
-    print(f"cluster: {args.nodes} nodes x {args.gpus} GPUs, {args.pods} running pods")
+    shapes = int(args.shapes)
+    print(
+        f"cluster: {args.nodes} nodes x {args.gpus} GPUs, {args.pods} running pods; "
+        + (f"{shapes} pod shape(s)" if shapes > 0 else "every filtered pod a shape of its own")
+    )
 
     start = time.perf_counter()
     nodes = [node_obj(i, args.gpus) for i in range(args.nodes)]
@@ -304,7 +321,7 @@ def main() -> None:
     names = list(cards)
 
     def engine_call(i: int, candidates: Sequence[str]) -> None:
-        decision = engine.schedule(asking_pod(i), candidates, float(i), reserve=True)
+        decision = engine.schedule(asking_pod(i, shapes), candidates, float(i), reserve=True)
         assert decision.node is not None, decision.failed
 
     def engine_undo(i: int) -> None:
@@ -312,7 +329,7 @@ def main() -> None:
 
     def baseline_call(i: int, candidates: Sequence[str]) -> None:
         baseline_cache.recompute(candidates)
-        decision = baseline.schedule(asking_pod(i), candidates, float(i))
+        decision = baseline.schedule(asking_pod(i, shapes), candidates, float(i))
         assert decision.node is not None, decision.failed
 
     results: dict[str, Timings] = {}

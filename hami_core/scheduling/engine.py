@@ -74,8 +74,10 @@ __all__ = ["NODE_UNREGISTERED", "Decision", "Engine"]
 log = logging.getLogger(__name__)
 
 _MEMO_SIZE = 16
-"""Card orders memoised per vendor and node, and node answers memoised per node (distinct pod
-shapes), before the memo is reset."""
+"""Card orders memoised per vendor and node (distinct pod shapes) before the memo is reset."""
+
+_FITS_SIZE = 8
+"""Node answers memoised per node (distinct pod shapes) before the memo is reset."""
 
 _FIT_IDS = 4096
 """Distinct pod shapes the engine numbers before it starts numbering afresh."""
@@ -184,20 +186,21 @@ class Engine:
             best_key = 0.0  # the best score, negated under spread: higher is always better
             own_node = plan.own[0] if plan.own is not None else None
             states = self.cache.states()  # the hot loop: locals, no per-node method calls
-            fit_key = self._fit_id(plan.fit_key)
+            fit_key, seen_before = self._fit_id(plan.fit_key)
             sign = -1.0 if plan.node_policy == "spread" else 1.0
             for name in dict.fromkeys(candidate_nodes):
                 state = states.get(name)
                 if state is None or not (state.vendors or state.errors):
                     failed[name] = NODE_UNREGISTERED
                     continue
-                if name == own_node:  # the pod's own usage is taken out: not memoised
+                if name == own_node or not seen_before:
+                    # the pod's own usage is taken out; a shape seen once may never come back
                     outcome, score = self._answer(plan, state)
                 else:
                     memo = state.fits.get(fit_key)
                     if memo is None:
                         memo = self._answer(plan, state)
-                        if len(state.fits) >= _MEMO_SIZE:
+                        if len(state.fits) >= _FITS_SIZE:
                             state.fits.clear()
                         state.fits[fit_key] = memo
                     outcome, score = memo
@@ -297,16 +300,19 @@ class Engine:
             fit_key=fit_key,
         )
 
-    def _fit_id(self, fit_key: Hashable) -> int:
+    def _fit_id(self, fit_key: Hashable) -> tuple[int, bool]:
         """A small number standing for `fit_key` in the nodes' memos (hashed once per pod, not
-        once per node). Numbers are never reused, so forgetting old ones is always safe."""
+        once per node), and whether the shape was seen before: the answers of a shape are
+        memoised from its second pod on, so pods unlike any other fill no memo. Numbers are
+        never reused, so forgetting old ones is always safe."""
         ids = self._fit_ids
         found = ids.get(fit_key)
-        if found is None:
-            if len(ids) >= _FIT_IDS:
-                ids.clear()
-            found = ids[fit_key] = next(self._fit_counter)
-        return found
+        if found is not None:
+            return found, True
+        if len(ids) >= _FIT_IDS:
+            ids.clear()
+        found = ids[fit_key] = next(self._fit_counter)
+        return found, False
 
     def _answer(self, plan: _PodPlan, state: NodeState) -> tuple[PodDevices | str, float]:
         """The node's fit (cards, or the reason it does not fit) and its score if it fits."""
