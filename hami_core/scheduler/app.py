@@ -6,7 +6,7 @@ front); an empty or malformed JSON body, or one of the wrong shape, is a 400 who
 why — for `/filter` and `/bind` as `{"Error": ...}`, for `/webhook` as an AdmissionReview
 response with `allowed: false`. Logical failures of filter and bind are 200 with `Error` set,
 as kube-scheduler expects; an unexpected exception inside a verb is logged and answered the
-same way, never as a 500. The verbs run in a pool of worker threads (`hami-verb-N`) so the
+same way, never as a 500. The verbs run on worker threads (`hami-verb_N`, `VerbThreads`) so the
 event loop keeps serving.
 
 `POST` to the three verbs is answered by a lean ASGI handler (no middleware, no routing
