@@ -6,7 +6,9 @@ and starts the scheduler service on it (informer, usage cache, leader election, 
 Each node's device plugin is played inside the cluster: the moment a pod is bound it is marked
 `bind-phase: success` and its node lock released, so the next pod placed there can bind.
 
-For P new pods each, one after the other as kube-scheduler's scheduling loop sends them:
+Per mode, W warm-up pods (unmeasured) and then S series of P new pods, one after the other as
+kube-scheduler's scheduling loop sends them (the candidate lists are drawn before the clock
+starts: kube-scheduler's own filtering is not what is measured):
 
 * baseline: in the server process, the service's filter and bind handlers called directly;
 * http: from this process (kube-scheduler's place), POST `/filter` with Go-cased
@@ -15,15 +17,16 @@ For P new pods each, one after the other as kube-scheduler's scheduling loop sen
   (as Go's net package sets it), written and read straight on the socket so the client's own
   cost stays small next to the server's (it still shares the machine's cores with it).
 
-Prints pods/s of each (wall clock over the whole series) and per CPU second of the server
-process (all its threads: handlers, HTTP, informer, events; the figure that does not depend on
-what else the machine runs), the ratio, filter and bind latency percentiles, and the engine's
-mean share of a filter (`Engine.schedule` timed in the server).
-Goal at `--nodes 1000`: >= 500 pods/s over HTTP.
+Prints, for the median series of each mode, pods/s (wall clock over the series) and per CPU
+second of the server process (all its threads: handlers, HTTP, informer, events), filter and
+bind latency percentiles, and the engine's mean share of a filter (`Engine.schedule` timed in
+the server); then every series' rate and the ratio. The server runs with the garbage-collector
+settings of `hami scheduler`. Goal at `--nodes 1000`: >= 500 pods/s over HTTP.
 
-Run: `python benchmarks/extender.py [--nodes 1000] [--gpus 8] [--running 2000] [--pods 400]
-[--candidates 100]` (`--candidates 0` sends every node, as kube-scheduler does when it finds
-every node feasible in a small cluster).
+Run: `python benchmarks/extender.py [--nodes 1000] [--gpus 8] [--running 2000] [--pods 1000]
+[--repeat 3] [--warmup 300] [--candidates 100] [--shapes 1]` (`--candidates 0` sends every
+node, as kube-scheduler does when it finds every node feasible in a small cluster; `--shapes 0`
+gives every pod a shape of its own, so no memo helps).
 """
 
 from __future__ import annotations
