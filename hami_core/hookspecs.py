@@ -171,7 +171,9 @@ def hami_allocate(
     usage so far (earlier containers of the same pod included).
     Returns: a `FitResult` — the chosen `ContainerDevice`s, or HAMi-style reason counts — or
     `None` if `spec` is not yours. Must not modify `devices`. Vendor fit rules live here
-    (templates, core groups, exclusivity, pins, NUMA, topology).
+    (templates, core groups, exclusivity, pins, NUMA, topology). The answer must follow from the
+    arguments, the node object and the pod's namespace, labels and annotations (not its name or
+    uid): the scheduler keeps a node's answer for a pod shape until the node changes.
     """
 
 
@@ -202,7 +204,8 @@ def hami_score_node(
     Called by: the scheduler for each fitting node, after fit, with the node's cards (usage
     before this pod) and the pod's chosen devices of this vendor.
     Returns: a number added to the node score (higher is preferred under binpack, and the
-    scheduler flips it under spread), or `None` to let the generic rule (0) answer.
+    scheduler flips it under spread), or `None` to let the generic rule (0) answer. Kept with
+    the node's fit until the node changes, as `hami_allocate`'s answer is.
     """
 
 
