@@ -147,8 +147,11 @@ class Informer:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop watching and join the threads."""
+        """Stop watching and join the threads (a writer waiting in `wait_pods_seen` is told at
+        once)."""
         self._stop.set()
+        with self._seen:
+            self._seen.notify_all()
         with self._lock:
             streams = list(self._streams.values())
         for stream in streams:
@@ -190,7 +193,8 @@ class Informer:
                 return False
             self._rv_waiters += 1
             try:
-                return self._seen.wait_for(lambda: self._pods_rv >= wanted, timeout)
+                self._seen.wait_for(lambda: self._pods_rv >= wanted or self._stop.is_set(), timeout)
+                return self._pods_rv >= wanted
             finally:
                 self._rv_waiters -= 1
 

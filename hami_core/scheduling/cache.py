@@ -221,9 +221,9 @@ class VendorCards:
 class NodeState:
     """One node as the cache keeps it. Read it only under `UsageCache.locked()`; never modify.
 
-    `fits` memoises the engine's whole-node answers (fit key → chosen cards or reason, and the
-    node's score); the cache empties it whenever anything the answer reads changes: a counter,
-    the node object, a vendor's health.
+    `fits` memoises the engine's whole-node answers (the engine's number for a pod shape →
+    chosen cards or reason, and the node's score); the cache empties it whenever anything the
+    answer reads changes: a counter, the node object, a vendor's health.
     """
 
     view: NodeView
@@ -232,7 +232,7 @@ class NodeState:
     unhealthy: set[str] = field(default_factory=set)
     fingerprint: tuple[Any, ...] = ()
     utilisation_: float | None = None
-    fits: dict[Hashable, tuple[PodDevices | str, float]] = field(default_factory=dict)
+    fits: dict[int, tuple[PodDevices | str, float]] = field(default_factory=dict)
 
     def changed(self) -> None:
         """Forget what was computed from the node's counters, object or health."""

@@ -3,6 +3,7 @@ real client against the fake apiserver."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -235,3 +236,19 @@ def test_stamps_that_change_no_usage_leave_the_cache_as_a_fresh_list_would(
         assert trimmed["metadata"]["annotations"][ALLOCATED] == value
     finally:
         informer.stop()
+
+
+def test_a_writer_waiting_for_the_pod_watch_is_let_go_when_the_informer_stops(
+    api: FakeApiServer, kube: KubeCluster, registry: VendorRegistry
+) -> None:
+    api.state.add_node(gpu_node("node-a"))
+    informer = start(kube, registry)
+    answer: list[bool] = []
+    waiter = threading.Thread(target=lambda: answer.append(informer.wait_pods_seen("999999", 30)))
+    waiter.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    informer.stop()
+    waiter.join(5)
+    assert answer == [False]
+    assert time.monotonic() - started < 5
